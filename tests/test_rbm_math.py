@@ -25,7 +25,9 @@ def all_binary(n):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)
 
 
-@pytest.mark.parametrize("visible,sigma", [("gaussian", 1.0), ("gaussian", 0.4), ("bernoulli", 1.0)])
+@pytest.mark.parametrize(
+    "visible,sigma", [("gaussian", 1.0), ("gaussian", 0.4), ("bernoulli", 1.0)]
+)
 def test_free_energy_matches_sum_over_hidden_states(visible, sigma):
     model, g = tiny_model(visible=visible, sigma=sigma)
     v = torch.randn(7, 5, generator=g, dtype=torch.float64)
@@ -83,8 +85,14 @@ def test_free_energy_gradient_matches_autograd(visible, hidden):
 
 @pytest.mark.parametrize("x", [-30.0, -5.0, -1.0, -1e-3, 0.0, 0.4, 1.0, 3.0, 10.0, 40.0])
 def test_nrelu_log_partition_is_integral_of_softplus(x):
-    quad, _ = integrate.quad(lambda u: math.log1p(math.exp(u)) if u < 30 else u, -60, x,
-                             epsabs=1e-13, epsrel=1e-13, limit=200)
+    quad, _ = integrate.quad(
+        lambda u: math.log1p(math.exp(u)) if u < 30 else u,
+        -60,
+        x,
+        epsabs=1e-13,
+        epsrel=1e-13,
+        limit=200,
+    )
     got = units.nrelu_log_partition(torch.tensor(x, dtype=torch.float64)).item()
     assert got == pytest.approx(quad, rel=1e-10, abs=1e-12)
 
@@ -93,7 +101,9 @@ def test_nrelu_log_partition_derivative_is_softplus_and_close_to_stepped_sigmoid
     x = torch.linspace(-8, 12, 81, dtype=torch.float64, requires_grad=True)
     phi = units.nrelu_log_partition(x)
     (grad,) = torch.autograd.grad(phi.sum(), x)
-    torch.testing.assert_close(grad, torch.nn.functional.softplus(x.detach()), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        grad, torch.nn.functional.softplus(x.detach()), rtol=1e-10, atol=1e-12
+    )
     # The midpoint rule for ∫ softplus(x − t) dt over t ≥ 0 errs by about sigmoid(x)/24.
     n = torch.arange(1, 200, dtype=torch.float64)
     stepped = torch.nn.functional.softplus(x.detach()[:, None] - n + 0.5).sum(1)
@@ -150,15 +160,18 @@ def test_gaussian_visible_samples_have_conditional_mean_and_sigma():
     assert ((v.std(0) - 0.5).abs() < 0.01).all()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"n_visible": 0}, "n_visible"),
-    ({"n_visible": 4, "n_hidden": 2.5}, "n_hidden"),
-    ({"n_visible": 4, "hidden": "relu"}, "hidden"),
-    ({"n_visible": 4, "visible": "poisson"}, "visible"),
-    ({"n_visible": 4, "sigma": -1.0}, "sigma"),
-    ({"n_visible": 4, "sigma": float("nan")}, "sigma"),
-    ({"n_visible": 4, "visible": "bernoulli", "sigma": 2.0}, "sigma"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_visible": 0}, "n_visible"),
+        ({"n_visible": 4, "n_hidden": 2.5}, "n_hidden"),
+        ({"n_visible": 4, "hidden": "relu"}, "hidden"),
+        ({"n_visible": 4, "visible": "poisson"}, "visible"),
+        ({"n_visible": 4, "sigma": -1.0}, "sigma"),
+        ({"n_visible": 4, "sigma": float("nan")}, "sigma"),
+        ({"n_visible": 4, "visible": "bernoulli", "sigma": 2.0}, "sigma"),
+    ],
+)
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RBMConfig(**kwargs)

@@ -53,7 +53,9 @@ class RBMConfig:
             raise ValueError(f"hidden must be one of {units.HIDDEN_TYPES}, got {self.hidden!r}")
         if self.visible not in units.VISIBLE_TYPES:
             raise ValueError(f"visible must be one of {units.VISIBLE_TYPES}, got {self.visible!r}")
-        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma > 0):
+        if not (
+            isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma > 0
+        ):
             raise ValueError(f"sigma must be a positive finite number, got {self.sigma!r}")
         if self.visible == "bernoulli" and self.sigma != 1.0:
             raise ValueError(f"sigma must be 1.0 for Bernoulli visible units, got {self.sigma!r}")
@@ -81,8 +83,13 @@ class RBM(nn.Module):
     def sigma(self) -> float:
         return float(self.config.sigma)
 
-    def reset_parameters(self, generator: torch.Generator, *, std: float = 0.01,
-                         visible_mean: torch.Tensor | None = None) -> None:
+    def reset_parameters(
+        self,
+        generator: torch.Generator,
+        *,
+        std: float = 0.01,
+        visible_mean: torch.Tensor | None = None,
+    ) -> None:
         """W ~ N(0, std²), c = 0, b = the data mean (Hinton's guide §8) when given, else 0."""
         with torch.no_grad():
             self.W.normal_(0.0, std, generator=generator)
@@ -152,8 +159,14 @@ class RBM(nn.Module):
         """Mean-field reconstruction E[v | h = E[h | v]]; (B, V) -> (B, V)."""
         return self.mean_visible(self.mean_hidden(v))
 
-    def gibbs(self, v: torch.Tensor, steps: int, generator: torch.Generator,
-              *, sample_visible: bool = True) -> torch.Tensor:
+    def gibbs(
+        self,
+        v: torch.Tensor,
+        steps: int,
+        generator: torch.Generator,
+        *,
+        sample_visible: bool = True,
+    ) -> torch.Tensor:
         """Run ``steps`` alternating Gibbs steps v -> h -> v from ``v``; (B, V) -> (B, V).
 
         With ``sample_visible=False`` the visible layer is set to its mean at each step, which
@@ -166,5 +179,7 @@ class RBM(nn.Module):
 
     def extra_repr(self) -> str:
         cfg = self.config
-        return (f"n_visible={cfg.n_visible}, n_hidden={cfg.n_hidden}, visible={cfg.visible}, "
-                f"hidden={cfg.hidden}, sigma={cfg.sigma}")
+        return (
+            f"n_visible={cfg.n_visible}, n_hidden={cfg.n_hidden}, visible={cfg.visible}, "
+            f"hidden={cfg.hidden}, sigma={cfg.sigma}"
+        )

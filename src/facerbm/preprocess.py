@@ -1,0 +1,89 @@
+"""Pixel preprocessing for the visible units, invertible so results come back in pixel units.
+
+Modes:
+* ``none``: raw pixels (0-255 for 8-bit images), as the original tutorial used.
+* ``scale``: pixels / pixel_max, in [0, 1].
+* ``standardize``: per-pixel z-score with the training set's mean and standard deviation, the
+  textbook choice for Gaussian visible units with σ = 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NORMALIZE_MODES = ("none", "scale", "standardize")
+
+
+class Normalizer:
+    """Maps flat images (N, V) in pixel units to model units and back.
+
+    Attributes (after `fit`): ``mean`` (V,) and ``std`` (V,) such that
+    model = (pixels − mean) / std; ``pixel_max`` is 255 for 8-bit data and 1 for data in [0, 1].
+    """
+
+    def __init__(self, mode: str = "standardize"):
+        if mode not in NORMALIZE_MODES:
+            raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {mode!r}")
+        self.mode = mode
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+        self.pixel_max: float = 255.0
+
+    def fit(self, pixels: torch.Tensor) -> Normalizer:
+        """Learn the statistics from training pixels (N, V); returns self."""
+        pixels = pixels.to(torch.float64)
+        V = pixels.shape[1]
+        self.pixel_max = 255.0 if float(pixels.max()) > 1.0 else 1.0
+        if self.mode == "standardize":
+            self.mean = pixels.mean(0)
+            std = pixels.std(0)
+            # A constant pixel would divide by zero; give it a tiny fraction of the typical spread.
+            floor = max(float(std.median()) * 1e-3, 1e-8)
+            self.std = std.clamp_min(floor)
+        elif self.mode == "scale":
+            self.mean = torch.zeros(V, dtype=torch.float64)
+            self.std = torch.full((V,), self.pixel_max, dtype=torch.float64)
+        else:
+            self.mean = torch.zeros(V, dtype=torch.float64)
+            self.std = torch.ones(V, dtype=torch.float64)
+        self.mean = self.mean.float()
+        self.std = self.std.float()
+        return self
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("Normalizer is not fitted: call fit(pixels) first")
+        return (
+            self.mean.to(device=like.device, dtype=like.dtype),
+            self.std.to(device=like.device, dtype=like.dtype),
+        )
+
+    def transform(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels (N, V) -> model units (N, V), same dtype and device."""
+        mean, std = self._stats(pixels)
+        return (pixels - mean) / std
+
+    def inverse_transform(self, values: torch.Tensor) -> torch.Tensor:
+        """Model units (N, V) -> pixels (N, V)."""
+        mean, std = self._stats(values)
+        return values * std + mean
+
+    def inverse_direction(self, direction: torch.Tensor) -> torch.Tensor:
+        """A change in model units (V, K) -> the same change in pixels (V, K) (no offset)."""
+        _, std = self._stats(direction)
+        return direction * std[:, None]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        mean, std = self._stats(torch.empty(0))
+        return {"normalize.mean": mean.contiguous(), "normalize.std": std.contiguous()}
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "pixel_max": self.pixel_max}
+
+    @classmethod
+    def from_state(cls, info: dict, tensors: dict[str, torch.Tensor]) -> Normalizer:
+        norm = cls(info["mode"])
+        norm.pixel_max = float(info["pixel_max"])
+        norm.mean = tensors["normalize.mean"].float()
+        norm.std = tensors["normalize.std"].float()
+        return norm
