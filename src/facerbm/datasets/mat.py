@@ -21,7 +21,7 @@ def _load_mat(path: Path, key: str, shape: tuple[int, int], name: str) -> np.nda
         raise ValueError(f"path={str(path)!r} does not exist ({name} .mat file expected)")
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError, TypeError) as exc:
+    except (scipy.io.matlab.MatReadError, ValueError, OSError, NotImplementedError, TypeError) as exc:
         # NotImplementedError: MATLAB v7.3 (HDF5) files, which loadmat cannot read.
         raise ValueError(f"{str(path)!r} is not a readable MATLAB v5 file ({exc})") from exc
     if key not in mat:
