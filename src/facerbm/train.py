@@ -37,10 +37,11 @@ class DivergenceError(RuntimeError):
         self.epoch, self.batch, self.parameter, self.cause = epoch, batch, parameter, cause
         where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else "")
         what = f" in {parameter}" if parameter else ""
+        back = f"the end of epoch {epoch - 1}" if epoch > 1 else "its initial state"
         super().__init__(
-            f"training diverged at {where}: {cause}{what}. The model was rolled back to the end of "
-            f"epoch {epoch - 1}. Try a lower learning rate (--lr), normalize='standardize', or a "
-            f"smaller sigma mismatch between the data and the visible units."
+            f"training diverged at {where}: {cause}{what}. The model was rolled back to {back}. "
+            f"Try a lower learning rate (--lr), normalize='standardize', or a sigma closer to the "
+            f"data's standard deviation."
         )
 
 
