@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import warnings
 from pathlib import Path
@@ -276,9 +277,12 @@ def test_stale_or_partial_cache_is_rebuilt(lfw_root, count_decodes, damage):
         else:
             m["shape"] = [N_IMAGES, 31, 23]
         manifest.write_text(json.dumps(m), encoding="utf-8")
+    leftover = folder / "images.npy.tmp-999999999-dead"  # from a writer killed mid-save
+    leftover.write_bytes(b"partial")
     count_decodes.clear()
     again = load(lfw_root)
     assert len(count_decodes) == N_IMAGES  # rebuilt, not trusted
+    assert not leftover.exists()
     assert np.array_equal(first.images, again.images)
     count_decodes.clear()
     load(lfw_root)
@@ -319,10 +323,16 @@ def test_interrupted_extraction_is_redone(tmp_path, lfw_root):
     (extracted,) = list((cache_home() / "extracted").iterdir())
     (extracted / archive_mod.MARKER).unlink()  # as if killed before the marker was written
     (extracted / "lfw-deepfunneled" / "Anna_Alpha" / "Anna_Alpha_0001.jpg").unlink()
+    # Temp folders: one of a killed run (no such pid), one of a live process (our parent).
+    dead = cache_home() / "extracted" / f".tmp-{extracted.name}-999999999-dead"
+    alive = cache_home() / "extracted" / f".tmp-{extracted.name}-{os.getppid()}-live"
+    for tmp in (dead, alive):
+        (tmp / "partial").mkdir(parents=True)
     data = load(tgz, cache=False)
     assert len(data) == N_IMAGES
     assert (extracted / archive_mod.MARKER).is_file()
-    assert [p.name for p in (cache_home() / "extracted").iterdir()] == [extracted.name]
+    left = sorted(p.name for p in (cache_home() / "extracted").iterdir())
+    assert left == sorted([extracted.name, alive.name])
 
 
 def test_plain_tar_and_flat_archive(tmp_path, lfw_root):

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .base import cache_home
+from .cache import remove_stale_temps
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -175,7 +176,8 @@ def extract_archive(archive: str | os.PathLike, *, progress: bool = True) -> Pat
         logger.warning("removing incomplete extraction %s", dest)
         shutil.rmtree(dest, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
+    remove_stale_temps(root, f".tmp-{dest.name}-")  # from runs killed mid-extraction
+    tmp = root / f".tmp-{dest.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     logger.info("extracting %s to %s", archive, dest)
     try:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,14 @@ import PIL
 
 from .base import cache_home
 
-__all__ = ["CacheEntry", "cache_key", "folder_fingerprint", "load_cached", "save_cached"]
+__all__ = [
+    "CacheEntry",
+    "cache_key",
+    "folder_fingerprint",
+    "load_cached",
+    "remove_stale_temps",
+    "save_cached",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +62,10 @@ def folder_fingerprint(root: Path) -> dict:
             for entry in it:
                 if entry.name.startswith("."):
                     continue
-                st = entry.stat()
+                try:
+                    st = entry.stat()
+                except OSError:  # a broken symlink: not an image, not part of the identity
+                    continue
                 newest = max(newest, st.st_mtime_ns)
                 # Symlinked folders are not followed (no loops), as in os.walk.
                 if entry.is_dir(follow_symlinks=False):
@@ -63,6 +74,37 @@ def folder_fingerprint(root: Path) -> dict:
                     count += 1
                     total += st.st_size
     return {"path": str(root.resolve()), "files": count, "bytes": total, "newest_ns": newest}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only (POSIX)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists but belongs to someone else
+    return True
+
+
+def remove_stale_temps(folder: Path, prefix: str) -> None:
+    """Delete ``<prefix><pid>-...`` temp files/folders left by processes that were killed.
+
+    Only entries whose writer process no longer exists are removed, so a concurrent writer
+    is left alone. POSIX only (elsewhere nothing is removed).
+    """
+    if os.name != "posix" or not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        logger.info("removing %s left by an interrupted run", entry)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def cache_key(label: str, fields: dict) -> tuple[str, dict]:
@@ -126,6 +168,8 @@ def save_cached(name: str, key: dict, entry: CacheEntry) -> None:
     tmp_manifest = folder / f"{_MANIFEST}.tmp-{token}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder, f"{_IMAGES}.tmp-")
+        remove_stale_temps(folder, f"{_MANIFEST}.tmp-")
         # Drop the old manifest first so a crash between the two renames leaves no
         # manifest pointing at the wrong images.
         (folder / _MANIFEST).unlink(missing_ok=True)

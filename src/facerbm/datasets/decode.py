@@ -101,16 +101,16 @@ def read_image(path: str | os.PathLike, spec: DecodeSpec) -> np.ndarray:
                 eh, ew = spec.expect_size
                 raise BadImage(f"is {height}x{width} (height x width), expected {eh}x{ew}")
             img = im
-            drafted = False
+            can_draft = True
             if spec.exif and im.getexif().get(_ORIENTATION, 1) != 1:
                 img = ImageOps.exif_transpose(im)  # decodes fully; no draft on this path
                 width, height = img.size
-                drafted = True
+                can_draft = False
             box = spec.box(width, height)
             bw, bh = box[2] - box[0], box[3] - box[1]
             out_h, out_w = spec.size if spec.size is not None else (round(bh), round(bw))
             scale = 1.0
-            if not drafted:
+            if can_draft:
                 request = (math.ceil(width * out_w / bw), math.ceil(height * out_h / bh))
                 result = img.draft(mode, request)
                 if result is not None:
@@ -181,16 +181,18 @@ def decode_files(
         out[i] = arr
         return None
 
-    with (
-        ThreadPoolExecutor(max_workers=min(_workers(), max(n, 1))) as pool,
-        tqdm(total=n, desc=desc, unit=" img", disable=not progress) as bar,
-    ):
-        for i, error in enumerate(pool.map(work, range(n))):
-            if error is None:
-                ok[i] = True
-            else:
-                skipped.append([ids[i], error])
-            bar.update()
+    pool = ThreadPoolExecutor(max_workers=min(_workers(), max(n, 1)))
+    try:
+        with tqdm(total=n, desc=desc, unit=" img", disable=not progress) as bar:
+            for i, error in enumerate(pool.map(work, range(n))):
+                if error is None:
+                    ok[i] = True
+                else:
+                    skipped.append([ids[i], error])
+                bar.update()
+    finally:
+        # On Ctrl-C or an error, drop the queued files instead of decoding them all first.
+        pool.shutdown(wait=True, cancel_futures=True)
     if shape is not None:
         images = out if ok.all() else out[ok]
     else:

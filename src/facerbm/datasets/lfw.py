@@ -62,13 +62,6 @@ class LFW:
         "lfw-funneled.tgz": "lfw_funneled",
         "lfw.tgz": "lfw",
     }
-    # sha256 of archives known to hold the 13,233 images (the project's rebuilt copy of
-    # lfw-deepfunneled.tgz in ../shared/data; its bytes differ from the official file).
-    KNOWN_SHA256 = {
-        "lfw-deepfunneled.tgz (rebuilt)": (
-            "bccc8a953ed5be51f6e98790ca11ebcc145162f264c42447184ebe6da4f67b72"
-        ),
-    }
     IMAGE_SIZE = (250, 250)  # (height, width) of every LFW image
     DEFAULT_CROP = (70, 195, 78, 172)  # scikit-learn's fetch_lfw_people face box
     DEFAULT_SIZE = (62, 47)  # the crop halved, as scikit-learn's resize=0.5
