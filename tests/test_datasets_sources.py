@@ -112,6 +112,26 @@ def test_image_folder_people_and_values(folder):
     assert load_image_folder(folder, color=True, progress=False).image_shape == (40, 30, 3)
 
 
+def test_image_folder_16_bit_png_is_scaled(tmp_path):
+    # Pillow's own I;16 -> L conversion clips at 255; the loader maps 0..65535 to 0..255.
+    (tmp_path / "f").mkdir()
+    Image.fromarray(np.full((8, 8), 128 * 257, np.uint16)).save(tmp_path / "f" / "deep.png")
+    data = load_image_folder(tmp_path / "f", progress=False)
+    assert data.images.dtype == np.uint8 and set(data.images.ravel().tolist()) == {128}
+
+
+def test_image_folder_applies_exif_orientation(tmp_path):
+    arr = np.zeros((40, 30), np.uint8)
+    arr[:5] = 255  # bright top rows
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    (tmp_path / "f").mkdir()
+    Image.fromarray(arr).save(tmp_path / "f" / "phone.jpg", exif=exif, quality=95)
+    img = load_image_folder(tmp_path / "f", progress=False).images[0].astype(float)
+    assert img.shape == (30, 40)  # displayed upright: the bright rows are now on the right
+    assert img[:, -5:].mean() > 200 and img[:, :-8].mean() < 30
+
+
 def test_image_folder_not_recursive(folder):
     data = load_image_folder(folder, recursive=False, progress=False)
     assert "bob/deeper/2.png" not in data.files and len(data) == 4

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 MARKER = ".facerbm-extracted.json"  # written last: its presence means the extraction finished
 _CHUNK = 1 << 20
+# tarfile's extraction filters exist from Python 3.10.12 / 3.11.4 on.
+_FILTER_KWARGS = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+_FilterError = getattr(tarfile, "FilterError", ())
 
 
 def is_archive(path: str | os.PathLike) -> bool:
@@ -106,7 +109,7 @@ def _check_member(member: tarfile.TarInfo, dest: str, resolve: bool) -> None:
             raise ValueError(f"unsafe archive member {name!r}: hard link to {member.linkname!r}")
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress=True) -> int:
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = True) -> int:
     """Extract a tar archive (any compression tarfile reads) into ``dest``, member by member.
 
     Every member is checked before it is written (absolute paths, ``..``, links leaving
@@ -127,10 +130,10 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progres
         tarfile.TarError, OSError: for unreadable archives.
     """
     dest_real = os.path.realpath(dest)
-    kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     n = 0
     # Until a link is extracted (or if dest was not empty) paths cannot be redirected.
-    resolve = any(os.scandir(dest_real))
+    with os.scandir(dest_real) as it:
+        resolve = any(it)
     with (
         tarfile.open(archive, "r:*") as tar,
         tqdm(desc=f"extract {Path(archive).name}", unit=" files", disable=not progress) as bar,
@@ -140,8 +143,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progres
             _check_member(member, dest_real, resolve)
             resolve = resolve or member.issym() or member.islnk()
             try:
-                tar.extract(member, dest_real, set_attrs=not member.isdir(), **kwargs)
-            except tarfile.FilterError as exc:  # pragma: no cover - our checks run first
+                tar.extract(member, dest_real, set_attrs=not member.isdir(), **_FILTER_KWARGS)
+            except _FilterError as exc:  # pragma: no cover - our checks run first
                 raise ValueError(f"unsafe archive member {member.name!r}: {exc}") from exc
             n += 1
             bar.update()

@@ -77,6 +77,15 @@ class DecodeSpec:
         return (0.0, 0.0, float(width), float(height))
 
 
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit int) gray to 'L' by scaling 0..65535 to 0..255.
+
+    Pillow's own conversion clips such images at 255, which would turn them white.
+    """
+    arr = np.asarray(img).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8), "L")
+
+
 def read_image(path: str | os.PathLike, spec: DecodeSpec) -> np.ndarray:
     """Decode one file as ``spec`` asks.
 
@@ -117,6 +126,8 @@ def read_image(path: str | os.PathLike, spec: DecodeSpec) -> np.ndarray:
                     # result[1] is the full image's extent in drafted pixels (e.g. 125.0 for
                     # 250 at 1/2), so this is libjpeg's exact integer scale factor.
                     scale = width / result[1][2]
+            if img.mode.startswith("I"):
+                img = _eight_bit(img)
             if img.mode != mode:
                 img = img.convert(mode)
             if spec.size is None and scale == 1.0:
