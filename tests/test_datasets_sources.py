@@ -383,6 +383,7 @@ def test_load_faces_options(tmp_path):
     # Defaults of any loader are ignored where they do not apply (the CLI passes them all).
     assert len(load_faces("sample", size=(62, 47), color=False, min_faces_per_person=0)) > 0
     assert len(load_faces("sample", size=None, progress=True, crop=[70, 195, 78, 172])) > 0
+    assert len(load_faces("sample", progress=False, cache=False, strict=False)) > 0
     with pytest.raises(ValueError, match=r"color=True does not apply to the embedded"):
         load_faces("sample", color=True)
     with pytest.raises(ValueError, match="min_faces_per_person=5 does not apply to an image"):

@@ -119,7 +119,10 @@ class FaceData:
         )
 
     def flat(self, dtype: np.dtype | type = np.float32) -> np.ndarray:
-        """Images as rows: (N, D) with D = ``n_pixels``, pixel units unchanged ([0, 255])."""
+        """Images as rows: (N, D) with D = ``n_pixels``, pixel units unchanged ([0, 255]).
+
+        Shares memory with ``images`` when no conversion is needed (float32 images).
+        """
         return self.images.reshape(len(self), -1).astype(dtype, copy=False)
 
 

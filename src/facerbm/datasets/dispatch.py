@@ -25,6 +25,10 @@ _LOADERS: dict[str, tuple[Callable[..., FaceData], str]] = {
     "frey": (load_frey, "Frey faces (.mat)"),
 }
 
+# Options that never change the faces returned: ignored, whatever their value, by loaders
+# that lack them (so a CLI's --quiet or --no-cache works with every source).
+_HARMLESS = frozenset({"progress", "cache", "strict"})
+
 DATA_HELP = (
     "'sample' (the small LFW sample shipped with facerbm); 'lfw' (LFW from ./lfw or the "
     "cache, $FACERBM_HOME); an LFW folder (<Person>/<Person>_NNNN.jpg) or a .tgz/.tar.gz/.tar "
@@ -65,6 +69,8 @@ def _call(kind: str, source: object, options: dict) -> FaceData:
     for name, value in options.items():
         if name in accepted:
             passed[name] = value
+        elif name in _HARMLESS:
+            continue
         elif name not in defaults:
             known = ", ".join(sorted(defaults))
             raise TypeError(f"load_faces got an unknown option {name}={value!r}; known: {known}")
@@ -87,7 +93,8 @@ def load_faces(spec: str | os.PathLike, **options) -> FaceData:
         **options: keyword options of the chosen loader (``load_lfw``,
             ``load_image_folder``, ...). An option the chosen loader does not take is ignored
             when it holds a default value of some loader, so a CLI can pass all of its
-            options; any other value is an error.
+            options; any other value is an error. ``progress``, ``cache`` and ``strict`` do
+            not change the faces and are ignored with any value where they do not apply.
 
     Returns:
         FaceData from the chosen loader.
