@@ -335,6 +335,14 @@ def test_interrupted_extraction_is_redone(tmp_path, lfw_root):
     assert left == sorted([extracted.name, alive.name])
 
 
+def test_folder_holding_an_lfw_archive(tmp_path, lfw_root):
+    shelf = tmp_path / "shelf"
+    (shelf / "lfw-meta").mkdir(parents=True)
+    (shelf / "lfw-meta" / "pairs.txt").write_text("10 300\n")
+    make_tgz(lfw_root, shelf / "lfw-deepfunneled.tgz")
+    assert len(load(shelf)) == N_IMAGES
+
+
 def test_plain_tar_and_flat_archive(tmp_path, lfw_root):
     # A .tar whose members are the person folders themselves (no top folder).
     tar_path = tmp_path / "faces.tar"

@@ -354,6 +354,10 @@ def test_load_faces_dispatch(tmp_path, folder, monkeypatch):
         tar.add(lfw, arcname="lfw")
     assert len(load_faces(tmp_path / "lfw.tgz", progress=False)) == 3
     assert load_faces(folder, progress=False).source.startswith("image folder")
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (tmp_path / "lfw.tgz").rename(shelf / "lfw.tgz")
+    assert load_faces(shelf, progress=False).source.startswith(f"LFW from {shelf}")
     assert load_faces(f"folder:{lfw}", progress=False).source.startswith("image folder")
     np.save(tmp_path / "x.npy", np.zeros((2, 3, 3), np.uint8))
     assert len(load_faces(tmp_path / "x.npy")) == 2

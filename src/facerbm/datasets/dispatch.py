@@ -10,7 +10,7 @@ from pathlib import Path
 from .archive import is_archive
 from .base import FaceData, as_path
 from .folder import load_array, load_image_folder
-from .lfw import load_lfw, looks_like_lfw
+from .lfw import LFW, load_lfw, looks_like_lfw
 from .mat import load_frey, load_olivetti
 from .sample import load_sample
 
@@ -122,8 +122,10 @@ def load_faces(spec: str | os.PathLike, **options) -> FaceData:
     if not path.exists():
         raise ValueError(f"--data {str(spec)!r}: no such file or folder. --data accepts: {DATA_HELP}")
     if path.is_dir():
-        lfw_like = looks_like_lfw(path) or any(
-            looks_like_lfw(p) for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+        lfw_like = (
+            looks_like_lfw(path)
+            or any(looks_like_lfw(p) for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            or any((path / name).is_file() for name in LFW.ARCHIVES)
         )
         return _call("lfw" if lfw_like else "folder", path, options)
     name = path.name.lower()

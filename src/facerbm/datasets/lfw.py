@@ -212,6 +212,10 @@ def _resolve_root(
         try:
             return "folder", find_lfw_dir(root)
         except ValueError:
+            # A folder holding a downloaded archive (e.g. ../shared/data) works too.
+            for name in dict.fromkeys([*LFW.ARCHIVES, _download_name(url)]):
+                if (root / name).is_file():
+                    return "archive", root / name
             if not download:
                 raise
         target = root / _download_name(url)
@@ -289,7 +293,8 @@ def load_lfw(
     Args:
         root: an extracted LFW folder (``<root>/<Person_Name>/<Person_Name>_NNNN.jpg``,
             layouts lfw, lfw_funneled, lfw-deepfunneled), a parent folder holding exactly
-            one, or a .tgz/.tar.gz/.tar archive (extracted safely, once, into
+            one (or else one of the archives named in ``LFW.ARCHIVES``), or a
+            .tgz/.tar.gz/.tar archive (extracted safely, once, into
             ``cache_home()/extracted``). None: look in ``cache_home()`` (and its
             ``downloads`` folder).
         download: if LFW is not found, download the archive (into ``root`` when it is a
