@@ -117,8 +117,7 @@ def load_model(run_dir: str | Path, device="cpu") -> tuple[RBM, Normalizer, dict
         cfg = json.loads(cfg_path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"{cfg_path} does not exist: is {run_dir} a facerbm run folder "
-            f"(made by 'facerbm train')?"
+            f"{cfg_path} does not exist: is {run_dir} a facerbm run folder (made by 'facerbm train')?"
         ) from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{cfg_path} is not valid JSON ({e}); it may be truncated") from None
@@ -166,9 +165,7 @@ def load_checkpoint(run_dir: str | Path, device="cpu"):
     try:
         state = json.loads(meta["state"])
     except (KeyError, json.JSONDecodeError):
-        raise ValueError(
-            f"{path} has no readable training state; it is not a facerbm checkpoint"
-        ) from None
+        raise ValueError(f"{path} has no readable training state; it is not a facerbm checkpoint") from None
     model, normalizer = _build(state, tensors, path, device)
     train_tensors = {k: v for k, v in tensors.items() if k.startswith("train.")}
     return model, normalizer, train_tensors, state

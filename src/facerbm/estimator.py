@@ -18,11 +18,24 @@ import torch
 from facerbm.preprocess import Normalizer
 from facerbm.rbm import RBM, RBMConfig
 from facerbm.rng import make_generator, split_seed
-from facerbm.train import Trainer, TrainConfig
+from facerbm.train import TrainConfig, Trainer
 
-_TRAIN_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "k", "momentum", "initial_momentum",
-                 "momentum_epochs", "weight_decay", "sparsity_target", "sparsity_cost", "persistent",
-                 "sample_visible", "init_std")
+_TRAIN_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_schedule",
+    "k",
+    "momentum",
+    "initial_momentum",
+    "momentum_epochs",
+    "weight_decay",
+    "sparsity_target",
+    "sparsity_cost",
+    "persistent",
+    "sample_visible",
+    "init_std",
+)
 
 
 class FaceRBM:
@@ -37,13 +50,31 @@ class FaceRBM:
         device: torch device for training and inference.
     """
 
-    def __init__(self, n_hidden: int = 500, *, hidden: str = "nrelu", visible: str = "gaussian",
-                 sigma: float = 1.0, normalize: str = "standardize", epochs: int = 10,
-                 batch_size: int = 100, lr: float = 1e-3, lr_schedule: str = "constant", k: int = 1,
-                 momentum: float = 0.9, initial_momentum: float = 0.5, momentum_epochs: int = 5,
-                 weight_decay: float = 1e-4, sparsity_target: float | None = None,
-                 sparsity_cost: float = 0.1, persistent: bool = False, sample_visible: bool = False,
-                 init_std: float = 0.01, seed: int = 0, device: str = "cpu"):
+    def __init__(
+        self,
+        n_hidden: int = 500,
+        *,
+        hidden: str = "nrelu",
+        visible: str = "gaussian",
+        sigma: float = 1.0,
+        normalize: str = "standardize",
+        epochs: int = 10,
+        batch_size: int = 100,
+        lr: float = 1e-3,
+        lr_schedule: str = "constant",
+        k: int = 1,
+        momentum: float = 0.9,
+        initial_momentum: float = 0.5,
+        momentum_epochs: int = 5,
+        weight_decay: float = 1e-4,
+        sparsity_target: float | None = None,
+        sparsity_cost: float = 0.1,
+        persistent: bool = False,
+        sample_visible: bool = False,
+        init_std: float = 0.01,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
         self.n_hidden = n_hidden
         self.hidden = hidden
         self.visible = visible
@@ -72,8 +103,9 @@ class FaceRBM:
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise TypeError(f"X must be a numeric array of images, got dtype {arr.dtype}")
         if arr.ndim not in (2, 3, 4):
-            raise ValueError(f"X must be (N, V) flat images, (N, H, W) gray or (N, H, W, 3) RGB, "
-                             f"got shape {arr.shape}")
+            raise ValueError(
+                f"X must be (N, V) flat images, (N, H, W) gray or (N, H, W, 3) RGB, got shape {arr.shape}"
+            )
         if not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr)).sum())
             raise ValueError(f"X holds {bad} NaN or inf values; clean or impute them first")
@@ -83,8 +115,10 @@ class FaceRBM:
             V = self.model_.config.n_visible
             flat = int(np.prod(shape))
             if flat != V or (arr.ndim > 2 and tuple(shape) != tuple(self.image_shape_)):
-                raise ValueError(f"X has images of shape {tuple(shape)}, but the model was fitted on "
-                                 f"{tuple(self.image_shape_)} ({V} values per image)")
+                raise ValueError(
+                    f"X has images of shape {tuple(shape)}, but the model was fitted on "
+                    f"{tuple(self.image_shape_)} ({V} values per image)"
+                )
         return torch.from_numpy(np.ascontiguousarray(arr.reshape(len(arr), -1), dtype=np.float32))
 
     def _check_fitted(self) -> None:
@@ -97,12 +131,18 @@ class FaceRBM:
         rows = self._as_rows(X, fitting=True)
         if rows.shape[0] < 2:
             raise ValueError(f"X must hold at least 2 images, got {rows.shape[0]}")
-        cfg = RBMConfig(n_visible=rows.shape[1], n_hidden=self.n_hidden, hidden=self.hidden,
-                        visible=self.visible, sigma=self.sigma)
+        cfg = RBMConfig(
+            n_visible=rows.shape[1],
+            n_hidden=self.n_hidden,
+            hidden=self.hidden,
+            visible=self.visible,
+            sigma=self.sigma,
+        )
         train_cfg = TrainConfig(**{k: getattr(self, k) for k in _TRAIN_FIELDS})
         if train_cfg.batch_size > rows.shape[0]:
-            raise ValueError(f"batch_size={train_cfg.batch_size} is larger than the {rows.shape[0]} "
-                             f"images in X")
+            raise ValueError(
+                f"batch_size={train_cfg.batch_size} is larger than the {rows.shape[0]} images in X"
+            )
         dev = torch.device(self.device)
         self.normalizer_ = Normalizer(self.normalize).fit(rows)
         data = self.normalizer_.transform(rows).to(dev)

@@ -53,9 +53,7 @@ class RBMConfig:
             raise ValueError(f"hidden must be one of {units.HIDDEN_TYPES}, got {self.hidden!r}")
         if self.visible not in units.VISIBLE_TYPES:
             raise ValueError(f"visible must be one of {units.VISIBLE_TYPES}, got {self.visible!r}")
-        if not (
-            isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma > 0
-        ):
+        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError(f"sigma must be a positive finite number, got {self.sigma!r}")
         if self.visible == "bernoulli" and self.sigma != 1.0:
             raise ValueError(f"sigma must be 1.0 for Bernoulli visible units, got {self.sigma!r}")

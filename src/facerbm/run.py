@@ -137,9 +137,7 @@ def write_pictures(
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / checkpoint.CHECKPOINT_FILE).exists():
-            raise FileNotFoundError(
-                f"--resume {out}: no {checkpoint.CHECKPOINT_FILE} there to resume from"
-            )
+            raise FileNotFoundError(f"--resume {out}: no {checkpoint.CHECKPOINT_FILE} there to resume from")
         return
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
@@ -193,11 +191,7 @@ def train_run(
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
-    if (
-        isinstance(checkpoint_every, bool)
-        or not isinstance(checkpoint_every, int)
-        or checkpoint_every < 1
-    ):
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
 
     state = None
@@ -227,9 +221,7 @@ def train_run(
     values = norm.transform(prepared.pixels)
     train_x = values[prepared.train_idx].to(dev).contiguous()
     held_x = values[prepared.heldout_idx].to(dev).contiguous()
-    warning = check_scale(
-        values[prepared.train_idx], rbm_cfg.sigma, rbm_cfg.visible, data.normalize
-    )
+    warning = check_scale(values[prepared.train_idx], rbm_cfg.sigma, rbm_cfg.visible, data.normalize)
     if warning:
         log.warning(warning)
     if train.batch_size > train_x.shape[0]:
@@ -283,14 +275,10 @@ def train_run(
     try:
         while trainer.epoch < train.epochs:
             try:
-                m = trainer.fit_epoch(
-                    train_x, train_eval, held_eval, baseline_mse=baseline, progress=bar
-                )
+                m = trainer.fit_epoch(train_x, train_eval, held_eval, baseline_mse=baseline, progress=bar)
             except DivergenceError as err:
                 log.error("%s", err)
-                _write_metrics(
-                    out, trainer, baseline, prepared, faces, model, train_eval, diverged=str(err)
-                )
+                _write_metrics(out, trainer, baseline, prepared, faces, model, train_eval, diverged=str(err))
                 raise
             log.info(
                 "epoch %d: recon MSE train %.5f held-out %.5f, free-energy gap %.3f",

@@ -191,9 +191,7 @@ class Trainer:
             out["train.chains"] = self.chains
         return {k: v.detach().contiguous() for k, v in out.items()}
 
-    def load_state_tensors(
-        self, tensors: dict[str, torch.Tensor], epoch: int, history: list
-    ) -> None:
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], epoch: int, history: list) -> None:
         dev = self.model.W.device
         self.vel_W.copy_(tensors["train.vel_W"])
         self.vel_b.copy_(tensors["train.vel_b"])
@@ -287,9 +285,7 @@ class Trainer:
         check_every = 1 if data.device.type == "cpu" else 50  # a GPU check forces a sync
         t0 = time.perf_counter()
         for i in range(n_batches):
-            errors[i] = self._step(
-                data, perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], lr, mom
-            )
+            errors[i] = self._step(data, perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], lr, mom)
             if (i + 1) % check_every == 0 or i + 1 == n_batches:
                 bad = ~torch.isfinite(errors[: i + 1])
                 if bool(bad.any()):

@@ -25,6 +25,12 @@ VISIBLE_TYPES = ("gaussian", "bernoulli")
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _PI2_6 = math.pi**2 / 6.0
+# Beyond |z| = 10 the normal tail (< 1e-22) is below float32 resolution of the result, while
+# erfc and exp of huge arguments are ~10x slower (underflow paths): clamp there.
+_Z_MAX = 10.0
+# Past y = 20 the dilogarithm series is replaced by its first term (error < e^-40); its higher
+# powers of u would otherwise underflow into slow denormal numbers.
+_Y_SERIES = 20.0
 # Bernoulli numbers B_2, B_4, ..., B_14 over (n + 1)! for the series of the dilogarithm below.
 _LI2_COEFFS = tuple(
     bn / math.factorial(n + 1)
@@ -54,7 +60,7 @@ def nrelu_mean(x: torch.Tensor) -> torch.Tensor:
     Equals x·Φ(x/s) + s·φ(x/s).
     """
     s = torch.sigmoid(x).sqrt()
-    z = x / s
+    z = (x / s).clamp_(-_Z_MAX, _Z_MAX)
     return x * _std_normal_cdf(z) + s * _std_normal_pdf(z)
 
 
@@ -62,7 +68,7 @@ def nrelu_variance(x: torch.Tensor) -> torch.Tensor:
     """Var[max(0, x + s·ε)] with s² = sigmoid(x): (x² + s²)·Φ(x/s) + x·s·φ(x/s) − mean²."""
     s2 = torch.sigmoid(x)
     s = s2.sqrt()
-    z = x / s
+    z = (x / s).clamp_(-_Z_MAX, _Z_MAX)
     cdf, pdf = _std_normal_cdf(z), _std_normal_pdf(z)
     mean = x * cdf + s * pdf
     # Clamp: the difference cancels badly for x ≪ 0, where the true variance is tiny.
@@ -82,13 +88,15 @@ def nrelu_log_partition(x: torch.Tensor) -> torch.Tensor:
     """
     # where() rather than abs(): abs has a zero subgradient at 0, which would break dφ/dx there.
     y = torch.where(x > 0, x, -x)
-    u = -torch.log1p(torch.exp(-y))
+    u = -torch.log1p(torch.exp(-y.clamp(max=_Y_SERIES)))
     u2 = u * u
     # Horner in u² over the odd powers u³, u⁵, ... of the series.
     acc = torch.zeros_like(u)
     for coeff in reversed(_LI2_COEFFS):
         acc = acc * u2 + coeff
     li2 = u - 0.25 * u2 + acc * u2 * u
+    # Li₂(−t) = −t + O(t²) for tiny t = e^{−y}; the clamp at 80 keeps t a normal float32.
+    li2 = torch.where(y > _Y_SERIES, -torch.exp(-y.clamp(max=80.0)), li2)
     return torch.where(x > 0, _PI2_6 + 0.5 * x * x + li2, -li2)
 
 

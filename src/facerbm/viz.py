@@ -83,11 +83,7 @@ def filter_mosaic(
     """
     f = np.asarray(filters, dtype=np.float64)
     K = f.shape[0]
-    order = (
-        np.argsort(-np.sqrt((f.reshape(K, -1) ** 2).sum(1)), kind="stable")
-        if sort
-        else np.arange(K)
-    )
+    order = np.argsort(-np.sqrt((f.reshape(K, -1) ** 2).sum(1)), kind="stable") if sort else np.arange(K)
     if max_filters:
         order = order[:max_filters]
     f = f[order]

@@ -65,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
             v = model.gibbs(v, m - done, g, sample_visible=args.sample_visible)
             done = m
             rows.append(
-                norm.inverse_transform(model.reconstruct(v) if args.sample_visible else v)
-                .cpu()
-                .numpy()
+                norm.inverse_transform(model.reconstruct(v) if args.sample_visible else v).cpu().numpy()
             )
             labels.append(f"step {m}")
     hi = norm.pixel_max

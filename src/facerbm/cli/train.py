@@ -16,6 +16,7 @@ from facerbm.cli.common import (
     positive_int,
     size_arg,
 )
+from facerbm.datasets.dispatch import DATA_HELP
 
 HELP = "train an RBM on faces and draw what it learned"
 
@@ -25,8 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument(
         "--data",
         default="sample",
-        help="'sample' (the LFW sample shipped with facerbm), an LFW folder or "
-        "lfw*.tgz archive, any folder of images, or a .npy/.npz array",
+        help=DATA_HELP,
+    )
+    d.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip unreadable or odd-sized images with a warning instead of stopping",
     )
     d.add_argument(
         "--size",
@@ -91,7 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=positive_int, default=30, help="passes over the training set")
+    t.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set")
     t.add_argument("--batch-size", type=positive_int, default=100, help="images per mini-batch")
     t.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
     t.add_argument(
@@ -108,9 +113,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.5,
         help="momentum during the first --momentum-epochs epochs",
     )
-    t.add_argument(
-        "--momentum-epochs", type=int, default=5, help="epochs trained with --initial-momentum"
-    )
+    t.add_argument("--momentum-epochs", type=int, default=5, help="epochs trained with --initial-momentum")
     t.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty on the weights")
     t.add_argument(
         "--sparsity-target",
@@ -118,9 +121,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="target mean hidden activity (off by default)",
     )
-    t.add_argument(
-        "--sparsity-cost", type=float, default=0.1, help="strength of the sparsity penalty"
-    )
+    t.add_argument("--sparsity-cost", type=float, default=0.1, help="strength of the sparsity penalty")
     t.add_argument(
         "--persistent",
         action="store_true",
@@ -166,12 +167,12 @@ def run(args: argparse.Namespace) -> int:
         options["color"] = True
     if args.min_faces_per_person:
         options["min_faces_per_person"] = args.min_faces_per_person
+    if args.skip_bad_images:
+        options["strict"] = False
     if args.max_faces:
         options["max_faces"] = args.max_faces
         options["seed"] = args.seed
-    data = DataConfig(
-        source=str(args.data), options=options, holdout=args.holdout, normalize=args.normalize
-    )
+    data = DataConfig(source=str(args.data), options=options, holdout=args.holdout, normalize=args.normalize)
     rbm = {
         "n_hidden": args.hidden,
         "hidden": args.hidden_type,
@@ -227,7 +228,6 @@ def run(args: argparse.Namespace) -> int:
     for w in metrics["diagnostics"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     print(
-        f"wrote {out}/: model.safetensors config.json filters.png reconstructions.png "
-        f"curves.png metrics.json"
+        f"wrote {out}/: model.safetensors config.json filters.png reconstructions.png curves.png metrics.json"
     )
     return 0
