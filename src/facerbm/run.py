@@ -68,7 +68,7 @@ def load_data(data: DataConfig, seed: int, *, progress: bool = True):
     """Load faces and split them; returns (FaceData, PreparedData)."""
     from facerbm.datasets import load_faces
 
-    faces = load_faces(data.source, **data.options)  # TODO progress
+    faces = load_faces(data.source, **data.options, progress=progress)
     n = len(faces)
     if n < 2:
         raise ValueError(f"data {data.source!r} has {n} image(s); training needs at least 2")
