@@ -33,15 +33,37 @@ def faces_npz(tmp_path_factory):
 
 
 def train_args(data, out, *extra):
-    return ["train", "--data", str(data), "--out", str(out), "--hidden", "24", "--epochs", "4",
-            "--batch-size", "20", "--lr", "0.005", "--quiet", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--hidden",
+        "24",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "20",
+        "--lr",
+        "0.005",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_train_writes_the_run_folder_and_learns(faces_npz, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(train_args(faces_npz, out)) == 0
-    for name in ("model.safetensors", "config.json", "checkpoint.safetensors", "filters.png",
-                 "reconstructions.png", "curves.png", "metrics.json"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "checkpoint.safetensors",
+        "filters.png",
+        "reconstructions.png",
+        "curves.png",
+        "metrics.json",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_heldout"] == 30 and metrics["n_train"] == 270
@@ -109,14 +131,17 @@ def test_reconstruct_filters_and_sample_commands(faces_npz, tmp_path, capsys):
     assert "reconstruction MSE" in out and "Gibbs steps" in out
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["train", "--data", "/nonexistent/faces"], "/nonexistent/faces"),
-    (["train", "--size", "62y47"], "HEIGHTxWIDTH"),
-    (["train", "--lr", "-1"], "positive"),
-    (["train", "--hidden-type", "relu"], "invalid choice"),
-    (["train", "--holdout", "1.5"], "fraction"),
-    (["reconstruct", "--model", "/nonexistent/run"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "--data", "/nonexistent/faces"], "/nonexistent/faces"),
+        (["train", "--size", "62y47"], "HEIGHTxWIDTH"),
+        (["train", "--lr", "-1"], "positive"),
+        (["train", "--hidden-type", "relu"], "invalid choice"),
+        (["train", "--holdout", "1.5"], "fraction"),
+        (["reconstruct", "--model", "/nonexistent/run"], "does not exist"),
+    ],
+)
 def test_bad_arguments_give_a_clear_error_not_a_traceback(argv, needle, capsys, tmp_path):
     argv = argv + (["--out", str(tmp_path / "o")] if argv[0] == "train" else [])
     try:
@@ -147,3 +172,16 @@ def test_console_script_help_lists_every_subcommand():
     assert res.returncode == 0
     for cmd in ("train", "reconstruct", "filters", "sample"):
         assert cmd in res.stdout
+
+
+def test_diverging_run_stops_with_the_epoch_and_keeps_a_loadable_checkpoint(faces_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(train_args(faces_npz, run, "--normalize", "none", "--lr", "5", "--epochs", "3"))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "diverged at epoch 1" in err and "lower learning rate" in err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["diverged"].startswith("training diverged at epoch 1")
+    model, _, cfg = load_model(run)  # falls back to the last good checkpoint
+    assert bool(torch.isfinite(model.W).all()) and cfg["epoch"] == 0
+    assert main(["filters", "--model", str(run)]) == 0

@@ -11,6 +11,7 @@ A run folder holds
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -22,6 +23,8 @@ import facerbm
 from facerbm.fileio import atomic_write_bytes, atomic_write_json
 from facerbm.preprocess import Normalizer
 from facerbm.rbm import RBM, RBMConfig
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
@@ -113,6 +116,12 @@ def load_model(run_dir: str | Path, device="cpu") -> tuple[RBM, Normalizer, dict
     if run_dir.is_file():
         run_dir = run_dir.parent
     cfg_path = run_dir / CONFIG_FILE
+    if not cfg_path.exists() and (run_dir / CHECKPOINT_FILE).exists():
+        # A run that diverged or was killed has no final model yet, but its last good checkpoint
+        # is a complete model too.
+        log.warning("%s has no %s; loading its last checkpoint instead", run_dir, CONFIG_FILE)
+        model, normalizer, _, state = load_checkpoint(run_dir, device=device)
+        return model, normalizer, state
     try:
         cfg = json.loads(cfg_path.read_text())
     except FileNotFoundError:

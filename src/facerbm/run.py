@@ -271,6 +271,8 @@ def train_run(
             desc=f"training {rbm_cfg.n_hidden} {rbm_cfg.hidden} units",
             dynamic_ncols=True,
         )
+    if not resume:
+        save_ckpt()  # so even a run that diverges in its first epoch leaves a loadable model
     t_start = time.perf_counter()
     try:
         while trainer.epoch < train.epochs:

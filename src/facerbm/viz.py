@@ -24,7 +24,7 @@ def _upscale_for(tile_h: int, target: int = 96) -> int:
 
 def _to_pil(tile: np.ndarray) -> Image.Image:
     """A (H, W) or (H, W, 3) array of values in [0, 1] -> 8-bit image."""
-    return Image.fromarray(np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8))
+    return Image.fromarray(np.clip(np.rint(np.nan_to_num(tile * 255.0)), 0, 255).astype(np.uint8))
 
 
 def tile_grid(

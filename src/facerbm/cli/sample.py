@@ -4,6 +4,7 @@ shows the chains after more steps."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +58,35 @@ def run(args: argparse.Namespace) -> int:
         if model.config.visible == "bernoulli":
             v = (v > 0).float()
     marks = sorted({int(round(s)) for s in np.geomspace(1, args.steps, args.rows)})
-    rows, labels, done = [], [], 0
+    rows, labels, done, diverged = [], [], 0, None
+    # A chain is called diverged when its RMS (model units) is non-finite or 20x that of the
+    # start: NReLU units are unbounded, and a CD-trained model can amplify its own samples.
+    limit = 20.0 * max(1.0, float(v.pow(2).mean().sqrt()))
     with torch.no_grad():
         rows.append(norm.inverse_transform(v).cpu().numpy())
         labels.append("start")
         for m in marks:
             v = model.gibbs(v, m - done, g, sample_visible=args.sample_visible)
             done = m
-            rows.append(
-                norm.inverse_transform(model.reconstruct(v) if args.sample_visible else v).cpu().numpy()
-            )
+            rms = float(v.pow(2).mean().sqrt())
+            if not rms < limit:  # also catches NaN
+                diverged = m
+                break
+            shown = model.reconstruct(v) if args.sample_visible else v
+            rows.append(norm.inverse_transform(shown).cpu().numpy())
             labels.append(f"step {m}")
+    if diverged is not None:
+        print(
+            f"warning: the Gibbs chains blew up by step {diverged} (RMS {rms:.3g} in model units); "
+            f"the picture stops before. {model.config.hidden.upper()} hidden units are unbounded and "
+            f"a model trained by CD-1 need not keep long chains stable: use fewer --steps, or train "
+            f"with --hidden-type binary (or --persistent) for a model to sample from.",
+            file=sys.stderr,
+        )
     hi = norm.pixel_max
     rows = [np.clip(r, 0, hi).reshape((-1,) + shape) for r in rows]
     out = args.out or Path(args.model) / "samples.png"
     viz.save_png(viz.comparison_grid(rows, labels, pixel_max=hi, per_row=args.n), out)
-    print(f"wrote {out}: {args.n} chains, rows after {', '.join(map(str, marks))} Gibbs steps")
+    shown = [lab.split()[-1] for lab in labels[1:]]
+    print(f"wrote {out}: {args.n} chains, rows after {', '.join(shown)} Gibbs steps")
     return 0
