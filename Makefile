@@ -19,8 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(BIN)/facerbm train --data sample --epochs 40 --out $(RUN) --overwrite
-	$(BIN)/facerbm sample --model $(RUN) --steps 1000
-	@echo "pictures: $(RUN)/filters.png $(RUN)/reconstructions.png $(RUN)/curves.png $(RUN)/samples.png"
+	@echo "pictures: $(RUN)/filters.png $(RUN)/reconstructions.png $(RUN)/curves.png"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
