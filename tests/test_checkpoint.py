@@ -7,8 +7,8 @@ import stat
 import pytest
 import torch
 
-from facerbm.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from facerbm import fileio
+from facerbm.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from facerbm.fileio import atomic_write_bytes
 from facerbm.preprocess import Normalizer
 from facerbm.rbm import RBM, RBMConfig

@@ -77,6 +77,16 @@ def test_train_writes_the_run_folder_and_learns(faces_npz, tmp_path, capsys):
     assert "held-out reconstruction MSE" in capsys.readouterr().out
 
 
+def checkpoint_epoch(path):
+    """The epoch recorded in a checkpoint's header, or -1 while there is none."""
+    try:
+        data = path.read_bytes()
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        return json.loads(header["__metadata__"]["state"])["epoch"]
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
 def test_resume_after_kill_9_gives_the_same_model(faces_npz, tmp_path):
     args = ["--epochs", "40", "--persistent", "--hidden-type", "binary", "--checkpoint-every", "1"]
     full = tmp_path / "full"
@@ -86,7 +96,8 @@ def test_resume_after_kill_9_gives_the_same_model(faces_npz, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = killed / "checkpoint.safetensors"
     deadline = time.monotonic() + 60
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+    # Wait for a checkpoint past epoch 0 (one is written before training starts).
+    while checkpoint_epoch(ckpt) < 1 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
     time.sleep(0.05)  # land somewhere inside a later epoch or checkpoint write
     proc.send_signal(signal.SIGKILL)

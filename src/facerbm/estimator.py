@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
-from facerbm.preprocess import Normalizer
+from facerbm.preprocess import Normalizer, check_scale
 from facerbm.rbm import RBM, RBMConfig
 from facerbm.rng import make_generator, split_seed
 from facerbm.train import TrainConfig, Trainer
@@ -146,6 +148,9 @@ class FaceRBM:
         dev = torch.device(self.device)
         self.normalizer_ = Normalizer(self.normalize).fit(rows)
         data = self.normalizer_.transform(rows).to(dev)
+        warning = check_scale(data, self.sigma, self.visible, self.normalize)
+        if warning:
+            warnings.warn(warning, stacklevel=2)
         g = make_generator(split_seed(self.seed, 2), dev)
         self.model_ = RBM(cfg, device=dev)
         self.model_.reset_parameters(g, std=train_cfg.init_std, visible_mean=data.mean(0))

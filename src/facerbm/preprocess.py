@@ -87,3 +87,31 @@ class Normalizer:
         norm.mean = tensors["normalize.mean"].float()
         norm.std = tensors["normalize.std"].float()
         return norm
+
+
+def check_scale(values: torch.Tensor, sigma: float, visible: str, normalize: str) -> str | None:
+    """Check preprocessed training values (N, V) against the visible units.
+
+    Returns:
+        A warning sentence when the data's spread is over 10x away from the Gaussian units'
+        sigma (learning is then slow or unstable), else None.
+
+    Raises:
+        ValueError: values outside [0, 1] for Bernoulli visible units.
+    """
+    if visible == "bernoulli":
+        lo, hi = float(values.min()), float(values.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"Bernoulli visible units need values in [0, 1], but the data after "
+                f"normalize={normalize!r} lies in [{lo:.3g}, {hi:.3g}]; use normalize='scale'"
+            )
+        return None
+    std = float(values.std(0).mean())
+    if not (sigma / 10 <= std <= sigma * 10):
+        return (
+            f"the data's per-pixel standard deviation after normalize={normalize!r} is {std:.3g}, "
+            f"far from the Gaussian visible units' sigma={sigma:.3g}; learning will be slow or "
+            f"unstable: use normalize='standardize' or set sigma near {std:.3g}"
+        )
+    return None

@@ -18,7 +18,7 @@ import torch
 
 from facerbm import checkpoint, diagnostics, viz
 from facerbm.fileio import atomic_write_json
-from facerbm.preprocess import NORMALIZE_MODES, Normalizer
+from facerbm.preprocess import NORMALIZE_MODES, Normalizer, check_scale
 from facerbm.rbm import RBM, RBMConfig
 from facerbm.rng import make_generator, split_seed
 from facerbm.train import DivergenceError, TrainConfig, Trainer
@@ -86,26 +86,6 @@ def load_data(data: DataConfig, seed: int, *, progress: bool = True):
         tuple(faces.image_shape), train_idx, heldout_idx, pixels, normalizer, faces.source
     )
     return faces, prepared
-
-
-def check_scale(values: torch.Tensor, sigma: float, visible: str, normalize: str) -> str | None:
-    """A warning text when the data's scale does not suit the visible units, else None."""
-    if visible == "bernoulli":
-        lo, hi = float(values.min()), float(values.max())
-        if lo < 0 or hi > 1:
-            return (
-                f"Bernoulli visible units need values in [0, 1], but the data range is "
-                f"[{lo:.3g}, {hi:.3g}]; use normalize='scale'"
-            )
-        return None
-    std = float(values.std(0).mean())
-    if not (sigma / 10 <= std <= sigma * 10):
-        return (
-            f"the data's per-pixel standard deviation ({std:.3g}) is far from the Gaussian "
-            f"visible units' sigma ({sigma:.3g}) with normalize={normalize!r}; learning will be "
-            f"slow or unstable: use normalize='standardize' or set sigma near {std:.3g}"
-        )
-    return None
 
 
 def _images(prepared: PreparedData, rows: torch.Tensor) -> np.ndarray:
