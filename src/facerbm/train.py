@@ -138,12 +138,16 @@ class _Buffers:
         new = lambda *shape: torch.empty(*shape, dtype=like.dtype, device=like.device)  # noqa: E731
         self.vv = new(2 * B, V)  # rows [0, B): v⁰, rows [B, 2B): vᵏ
         self.pp = new(2 * B, H)  # rows [0, B): p⁰, rows [B, 2B): −pᵏ
-        self.x = new(B, H)
+        self.x = new(B, H)  # total input of the hidden units
+        self.spread = new(B, H)  # sigmoid(x) (binary) or its square root, the NReLU noise scale
+        self.work = new(B, H)
         self.noise_h = new(B, H)
         self.noise_v = new(B, V)
         self.diff = new(B, V)
-        self.colsum_v = new(V)
-        self.colsum_h = new(H)
+        # Σ over the batch of v⁰ − vᵏ (and p⁰ − pᵏ) as a matrix-vector product with (+1, ..., −1, ...)
+        # (and all ones), so no (B, V) difference or column-sum pass is needed.
+        self.signs = torch.cat([torch.ones(B), -torch.ones(B)]).to(like.device, like.dtype)
+        self.ones = torch.ones(2 * B, dtype=like.dtype, device=like.device)
 
 
 class Trainer:
@@ -211,11 +215,24 @@ class Trainer:
         return self._buffers[B]
 
     @torch.no_grad()
-    def _step(self, data: torch.Tensor, idx: torch.Tensor, lr: float, mom: float) -> torch.Tensor:
-        """One CD-k update on rows ``idx`` of ``data``; returns Σ (v⁰ − vᵏ)² as a 0-d tensor."""
+    def _step(
+        self,
+        data: torch.Tensor,
+        idx: torch.Tensor,
+        lr: float,
+        mom: float,
+        *,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One CD-k update on rows ``idx`` of ``data``; returns Σ (v⁰ − vᵏ)² as a 0-d tensor
+        (written into the 0-d ``out`` when given).
+
+        Nothing here allocates or reads a value back to the host, so on a GPU the batches queue
+        up without synchronizing.
+        """
         m, cfg, g = self.model, self.config, self.generator
         W, b, c, sigma = m.W, m.b, m.c, m.sigma
-        hidden, gaussian = m.config.hidden, m.config.visible == "gaussian"
+        gaussian = m.config.visible == "gaussian"
         B = idx.shape[0]
         buf = self._buffers_for(B)
         v0, vk = buf.vv[:B], buf.vv[B:]
@@ -224,14 +241,17 @@ class Trainer:
 
         torch.index_select(data, 0, idx, out=v0)
         torch.addmm(c, v0, W, alpha=1.0 / sigma, out=x)  # (B, V) @ (V, H)
-        p0.copy_(units.hidden_mean(x, hidden))
+        # Computing p⁰ also yields what sampling h from x needs: sigmoid(x) (binary, p⁰ itself) or
+        # its square root (NReLU, left in buf.spread).
+        spread = self._hidden_mean(x, p0, buf)
         if cfg.persistent:
             if self.chains is None or self.chains.shape[0] != B:
                 self.chains = v0.clone()
             torch.addmm(c, self.chains, W, alpha=1.0 / sigma, out=x)
+            spread = None
         sample_v = cfg.sample_visible or cfg.persistent
         for _ in range(cfg.k):
-            h = self._sample_hidden(x, buf)
+            h = self._sample_hidden(x, buf, spread)
             torch.addmm(b, h, W.T, alpha=sigma, out=vk)  # (B, H) @ (H, V)
             if not gaussian:
                 vk.sigmoid_()
@@ -240,20 +260,21 @@ class Trainer:
                     vk.add_(buf.noise_v.normal_(generator=g), alpha=sigma)
                 else:
                     vk.copy_(buf.noise_v.uniform_(generator=g).lt_(vk))
-            torch.addmm(c, vk, W, alpha=1.0 / sigma, out=x)
+            torch.addmm(c, vk, W, alpha=1.0 / sigma, out=x)  # (B, V) @ (V, H)
+            spread = None
         if cfg.persistent:
             self.chains.copy_(vk)
-        torch.neg(units.hidden_mean(x, hidden), out=neg_pk)
+        self._hidden_mean(x, neg_pk, buf)
+        neg_pk.neg_()
 
-        # Velocities: vel ← μ vel + lr Δ; the weight gradient is one (V, 2B) @ (2B, H) matmul.
+        # Velocities: vel ← μ vel + lr Δ. The weight gradient is one (V, 2B) @ (2B, H) matmul and
+        # the bias gradients are matrix-vector products with the stacked batches.
         self.vel_W.addmm_(buf.vv.T, buf.pp, beta=mom, alpha=lr / (B * sigma))
         if cfg.weight_decay:
             self.vel_W.add_(W, alpha=-lr * cfg.weight_decay)
-        torch.sub(v0, vk, out=buf.diff)
-        torch.sum(buf.diff, 0, out=buf.colsum_v)
-        self.vel_b.mul_(mom).add_(buf.colsum_v, alpha=lr / (B * (sigma**2 if gaussian else 1.0)))
-        torch.sum(buf.pp.view(2, B, -1), (0, 1), out=buf.colsum_h)
-        self.vel_c.mul_(mom).add_(buf.colsum_h, alpha=lr / B)
+        vis_scale = sigma**2 if gaussian else 1.0
+        self.vel_b.addmv_(buf.vv.T, buf.signs, beta=mom, alpha=lr / (B * vis_scale))  # Σ v⁰ − vᵏ
+        self.vel_c.addmv_(buf.pp.T, buf.ones, beta=mom, alpha=lr / B)  # Σ p⁰ − pᵏ
         if cfg.sparsity_target is not None:
             # Lee et al. (2008): push the running mean activity q towards the target via c.
             self.q.mul_(0.9).add_(p0.mean(0), alpha=0.1)
@@ -261,14 +282,32 @@ class Trainer:
         W.add_(self.vel_W)
         b.add_(self.vel_b)
         c.add_(self.vel_c)
-        return buf.diff.pow_(2).sum()
+        flat = torch.sub(v0, vk, out=buf.diff).view(-1)
+        return torch.dot(flat, flat) if out is None else torch.dot(flat, flat, out=out)
 
-    def _sample_hidden(self, x: torch.Tensor, buf: _Buffers) -> torch.Tensor:
-        g, noise = self.generator, buf.noise_h
+    def _hidden_mean(self, x: torch.Tensor, out: torch.Tensor, buf: _Buffers) -> torch.Tensor:
+        """E[h | x] into ``out``; returns the spread of p(h | x) that `_sample_hidden` takes:
+        sigmoid(x) (binary: ``out`` itself) or sqrt(sigmoid(x)) (NReLU: in ``buf.spread``)."""
         if self.model.config.hidden == "binary":
-            return noise.uniform_(generator=g).lt_(torch.sigmoid(x)).to(x.dtype)
+            return torch.sigmoid(x, out=out)
+        units.nrelu_mean_out(x, out, buf.spread, buf.work)
+        return buf.spread
+
+    def _sample_hidden(
+        self, x: torch.Tensor, buf: _Buffers, spread: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """h ~ p(h | x) into ``buf.noise_h``; ``spread`` is sigmoid(x) (binary) or sqrt(sigmoid(x))
+        (NReLU) when already known, else it is computed into ``buf.spread``."""
+        g, noise = self.generator, buf.noise_h
+        binary = self.model.config.hidden == "binary"
+        if spread is None:
+            spread = torch.sigmoid(x, out=buf.spread)
+            if not binary:
+                spread.sqrt_()
+        if binary:
+            return noise.uniform_(generator=g).lt_(spread)
         # NReLU: max(0, x + N(0, sigmoid(x))), built in the noise buffer.
-        return noise.normal_(generator=g).mul_(torch.sigmoid(x).sqrt_()).add_(x).relu_()
+        return torch.addcmul(x, noise.normal_(generator=g), spread, out=noise).relu_()
 
     def run_epoch(self, data: torch.Tensor, progress=None) -> tuple[float, torch.Tensor]:
         """One pass over ``data`` (N, V) in a seeded random order; returns (seconds, batch errors).
@@ -282,17 +321,28 @@ class Trainer:
         perm = torch.randperm(N, generator=self.generator, device=data.device)
         n_batches = math.ceil(N / cfg.batch_size)
         errors = torch.empty(n_batches, dtype=data.dtype, device=data.device)
-        check_every = 1 if data.device.type == "cpu" else 50  # a GPU check forces a sync
+        # On the CPU reading a value back is free, so every batch is checked and a divergence
+        # names its batch; on a GPU it waits for the queue, so only every 50th batch checks.
+        on_cpu = data.device.type == "cpu"
+        checked = 0
         t0 = time.perf_counter()
         for i in range(n_batches):
-            errors[i] = self._step(data, perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], lr, mom)
-            if (i + 1) % check_every == 0 or i + 1 == n_batches:
-                bad = ~torch.isfinite(errors[: i + 1])
+            err = self._step(
+                data, perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], lr, mom, out=errors[i]
+            )
+            if on_cpu:
+                if not math.isfinite(err.item()):
+                    raise DivergenceError(
+                        self.epoch + 1, i + 1, self._bad_parameter(), "non-finite reconstruction"
+                    )
+            elif (i + 1) % 50 == 0 or i + 1 == n_batches:
+                bad = ~torch.isfinite(errors[checked : i + 1])
                 if bool(bad.any()):
-                    first = int(bad.nonzero()[0, 0]) + 1
+                    first = checked + int(bad.nonzero()[0, 0]) + 1
                     raise DivergenceError(
                         self.epoch + 1, first, self._bad_parameter(), "non-finite reconstruction"
                     )
+                checked = i + 1
             if progress is not None:
                 progress.update(1)
         if data.device.type == "cuda":

@@ -64,6 +64,21 @@ def nrelu_mean(x: torch.Tensor) -> torch.Tensor:
     return x * _std_normal_cdf(z) + s * _std_normal_pdf(z)
 
 
+def nrelu_mean_out(
+    x: torch.Tensor, out: torch.Tensor, scale: torch.Tensor, work: torch.Tensor
+) -> torch.Tensor:
+    """`nrelu_mean` written into ``out`` with no temporaries, for the training loop (no autograd).
+
+    Also leaves s = sqrt(sigmoid(x)), the NReLU noise scale that sampling needs, in ``scale``;
+    ``work`` is scratch. All four tensors have the same shape and do not overlap. Returns ``out``.
+    """
+    s = torch.sigmoid(x, out=scale).sqrt_()
+    z = torch.div(x, s, out=out).clamp_(-_Z_MAX, _Z_MAX)
+    pdf = torch.mul(z, z, out=work).mul_(-0.5).exp_()  # √(2π)·φ(z)
+    cdf = z.mul_(-1.0 / _SQRT2).erfc_().mul_(0.5)  # Φ(z), in out
+    return cdf.mul_(x).addcmul_(s, pdf, value=_INV_SQRT_2PI)  # x·Φ(z) + s·φ(z)
+
+
 def nrelu_variance(x: torch.Tensor) -> torch.Tensor:
     """Var[max(0, x + s·ε)] with s² = sigmoid(x): (x² + s²)·Φ(x/s) + x·s·φ(x/s) − mean²."""
     s2 = torch.sigmoid(x)
