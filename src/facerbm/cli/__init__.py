@@ -7,7 +7,7 @@ import logging
 import sys
 
 from facerbm import __version__
-from facerbm.cli import filters, reconstruct, sample, train
+from facerbm.cli import evaluate, filters, reconstruct, sample, train
 from facerbm.cli.common import UserError
 
 COMMANDS = {
@@ -15,6 +15,7 @@ COMMANDS = {
     "reconstruct": reconstruct,
     "filters": filters,
     "sample": sample,
+    "evaluate": evaluate,
 }
 
 

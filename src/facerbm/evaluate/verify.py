@@ -1,0 +1,233 @@
+"""Face verification on LFW View 2: folds, cosine similarity, thresholds, accuracy and ROC AUC.
+
+The protocol (Huang et al. 2007, §4): 10 folds of 300 matched and 300 mismatched pairs; for each
+test fold a decision threshold is chosen on the pairs of the 9 other folds, and the accuracy on the
+test fold is reported as the mean and standard error (std / √10) over the folds.
+
+Similarity: features -> optional element-wise square root (for non-negative features such as NReLU
+activities) -> centring and scaling (a z-score, or PCA whitening with k components) learned on the
+images of the training folds only -> L2 normalisation -> cosine of the two images of a pair.
+Arrays: features are (N, D) over images, pairs index rows of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from facerbm.datasets.pairs import PairIndex, Pairs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How features become the score of a pair.
+
+    Args:
+        sqrt: take √max(f, 0) of each feature first (a variance-stabilising map for counts and
+            rectified activities; skip it for pixels).
+        whiten: PCA-whiten to this many components (fitted on the training folds' images), or
+            None to z-score each feature with the training folds' mean and standard deviation.
+    """
+
+    sqrt: bool = False
+    whiten: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sqrt, bool):
+            raise TypeError(f"sqrt must be True or False, got {self.sqrt!r}")
+        w = self.whiten
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+            raise ValueError(f"whiten must be None or a positive number of components, got {w!r}")
+
+    def describe(self) -> str:
+        parts = ["sqrt"] if self.sqrt else []
+        parts.append(f"PCA-whitened ({self.whiten})" if self.whiten else "z-scored")
+        return ", ".join(parts) + ", cosine"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- folds --------------------------------------------------------------------------------------
+def fold_training_mask(pairs: Pairs, people: Sequence[str], fold: int) -> np.ndarray:
+    """Images a model may train on when ``fold`` is the test fold: those of people absent from it.
+
+    The people of a fold are everyone who appears in any of its pairs, matched or mismatched
+    (`Pairs.people_of_fold`); View 2's folds are person-disjoint, so this keeps the other folds'
+    people and everyone in no pair at all.
+
+    Args:
+        pairs: the View 2 pairs.
+        people: (N,) person name of each image.
+        fold: the test fold, 0-based.
+
+    Returns:
+        (N,) bool mask over the images.
+    """
+    banned = pairs.people_of_fold(fold)
+    return np.fromiter((p not in banned for p in people), dtype=bool, count=len(people))
+
+
+def training_fold_images(index: PairIndex, fold: int) -> np.ndarray:
+    """Sorted unique rows of the images in the pairs of every fold but ``fold``."""
+    train = index.fold != fold
+    return np.unique(np.concatenate([index.first[train], index.second[train]]))
+
+
+# -- scores -------------------------------------------------------------------------------------
+def similarity_transform(
+    features: np.ndarray, fit_rows: np.ndarray, similarity: Similarity, *, seed: int = 0
+) -> np.ndarray:
+    """Features (N, D) -> unit-length rows (N, D') per ``similarity``, learned on ``fit_rows`` only."""
+    from sklearn.decomposition import PCA
+
+    F = np.asarray(features, dtype=np.float64)
+    if similarity.sqrt:
+        F = np.sqrt(np.maximum(F, 0.0))
+    fit = F[fit_rows]
+    if similarity.whiten:
+        k = min(similarity.whiten, fit.shape[0] - 1, fit.shape[1])
+        pca = PCA(k, whiten=True, svd_solver="randomized", random_state=seed).fit(fit)
+        F = pca.transform(F)
+    else:
+        mean, std = fit.mean(axis=0), fit.std(axis=0)
+        F = (F - mean) / np.where(std > 1e-12, std, 1.0)  # constant features stay 0
+    norm = np.linalg.norm(F, axis=1, keepdims=True)
+    return F / np.where(norm > 0, norm, 1.0)
+
+
+def cosine_scores(unit_features: np.ndarray, index: PairIndex) -> np.ndarray:
+    """Cosine of each pair from unit-length rows: (N, D), P pairs -> (P,)."""
+    return np.einsum("pd,pd->p", unit_features[index.first], unit_features[index.second])
+
+
+def best_threshold(scores: np.ndarray, matched: np.ndarray) -> float:
+    """The threshold t maximising the accuracy of "matched iff score >= t" on these pairs.
+
+    All distinct cut points are tried at once from the sorted scores (O(P log P)); t is the midpoint
+    between the two scores around the best cut (ties: the highest such t).
+
+    Args:
+        scores: (P,) pair scores.
+        matched: (P,) bool ground truth.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(matched, dtype=bool)
+    if s.ndim != 1 or s.shape != y.shape or s.size == 0:
+        raise ValueError(f"scores and matched must be equal-length 1-D arrays, got {s.shape} and {y.shape}")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    # Cut after position i (the i+1 highest scores say "matched"); i = -1 means none do.
+    tp = np.concatenate([[0], np.cumsum(y_sorted)])  # matched pairs at or above the cut
+    fp = np.concatenate([[0], np.cumsum(~y_sorted)])
+    correct = tp + (fp[-1] - fp)  # matched above + mismatched below
+    # A cut is only realisable between distinct scores.
+    valid = np.concatenate([[True], s_sorted[:-1] > s_sorted[1:], [True]])
+    correct = np.where(valid, correct, -1)
+    i = int(np.argmax(correct))
+    if i == 0:
+        return float(s_sorted[0] + 1.0)
+    if i == s.size:
+        return float(s_sorted[-1] - 1.0)
+    return float((s_sorted[i - 1] + s_sorted[i]) / 2.0)
+
+
+def verification_accuracy(scores: np.ndarray, matched: np.ndarray, threshold: float) -> float:
+    """Fraction of pairs classified right by "matched iff score >= threshold"."""
+    return float(np.mean((np.asarray(scores) >= threshold) == np.asarray(matched, dtype=bool)))
+
+
+def fold_metrics(scores: np.ndarray, index: PairIndex, fold: int) -> dict:
+    """Threshold on the other folds' pairs, accuracy and ROC AUC on ``fold``'s pairs."""
+    from sklearn.metrics import roc_auc_score
+
+    train, test = index.fold != fold, index.fold == fold
+    t = best_threshold(scores[train], index.matched[train])
+    return {
+        "fold": int(fold) + 1,
+        "threshold": t,
+        "train_accuracy": verification_accuracy(scores[train], index.matched[train], t),
+        "accuracy": verification_accuracy(scores[test], index.matched[test], t),
+        "auc": float(roc_auc_score(index.matched[test], scores[test])),
+    }
+
+
+def summarize_folds(per_fold: list[dict]) -> dict:
+    """Mean accuracy, its standard error (std with ddof=1 over √folds) and mean AUC."""
+    acc = np.array([f["accuracy"] for f in per_fold])
+    auc = np.array([f["auc"] for f in per_fold])
+    n = len(per_fold)
+    se = float(acc.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return {
+        "accuracy": float(acc.mean()),
+        "accuracy_std_err": se,
+        "auc": float(auc.mean()),
+        "n_folds": n,
+        "folds": per_fold,
+    }
+
+
+# -- the whole protocol -------------------------------------------------------------------------
+FeatureMaker = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+"""``make(fold, train_rows, rows) -> features (len(rows), D)`` of the images ``rows`` for test ``fold``,
+from a model that may only learn from the images ``train_rows`` (people absent from ``fold``)."""
+
+
+def evaluate_view2(
+    people: Sequence[str],
+    pairs: Pairs,
+    index: PairIndex,
+    methods: dict[str, tuple[FeatureMaker, dict[str, Similarity]]],
+    *,
+    folds: Sequence[int] | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Run View 2 for several feature methods, each scored with one or more similarities.
+
+    Args:
+        people: (N,) person of each image (for the people-disjoint training sets).
+        pairs: the View 2 pairs; ``index`` maps them onto the N images.
+        methods: method name -> (feature maker, {variant name: Similarity}).
+        folds: test folds to run, 0-based (default all); thresholds always come from all other folds.
+        seed: seeds the randomized PCA of whitening.
+        progress: called as ``progress(fold)`` after each fold (a progress bar's update).
+
+    Returns:
+        {variant name: {"method", "similarity", "sqrt", "whiten", "accuracy", "accuracy_std_err",
+        "auc", "n_folds", "folds": [per-fold dicts]}}.
+    """
+    folds = list(range(pairs.n_folds)) if folds is None else [int(k) for k in folds]
+    for k in folds:
+        if not 0 <= k < pairs.n_folds:
+            raise ValueError(f"folds must lie in [1, {pairs.n_folds}], got fold {k + 1}")
+    if len(index) != len(pairs):
+        raise ValueError(f"index has {len(index)} pairs but pairs has {len(pairs)}")
+    # Only the images in some pair are scored: work on those rows.
+    rows = np.unique(np.concatenate([index.first, index.second]))
+    local = PairIndex(
+        np.searchsorted(rows, index.first), np.searchsorted(rows, index.second), index.matched, index.fold
+    )
+    per_fold: dict[str, list[dict]] = {}
+    info: dict[str, dict] = {}
+    for k in folds:
+        train_rows = np.flatnonzero(fold_training_mask(pairs, people, k))
+        fit_rows = training_fold_images(local, k)
+        for method, (make, variants) in methods.items():
+            features = make(k, train_rows, rows)
+            for variant, sim in variants.items():
+                unit = similarity_transform(features, fit_rows, sim, seed=seed)
+                m = fold_metrics(cosine_scores(unit, local), local, k)
+                m["n_train_images"] = int(train_rows.size)
+                per_fold.setdefault(variant, []).append(m)
+                info[variant] = {"method": method, "similarity": sim.describe(), **sim.to_dict()}
+                logger.info("fold %d %s: accuracy %.4f AUC %.4f", k + 1, variant, m["accuracy"], m["auc"])
+        if progress is not None:
+            progress(k)
+    return {v: {**info[v], **summarize_folds(per_fold[v])} for v in per_fold}
