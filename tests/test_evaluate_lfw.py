@@ -1,0 +1,76 @@
+"""The baselines of `facerbm evaluate` on the real LFW: raw-pixel identification and View 2 verification.
+
+Reference values measured here on the shared deep-funneled LFW (gray, default crop, 62x47):
+* identification (7 people with >= 70 images, 322 test images): raw pixels + logistic regression
+  94.1%, eigenfaces + SVM 92.2%. One test image is 0.31 points and the binomial standard deviation
+  of an accuracy near 93% on 322 images is 1.4 points, so the band is ±3 points (about 2 sd), wide
+  enough for another C chosen by cross-validation or other BLAS round-off, narrow enough to catch a
+  wrong split, label mix-up or scaling bug (each costs tens of points).
+* View 2 (6,000 pairs, 10 folds): raw pixels (z-scored, cosine) 62.7% ± 0.8%, AUC 0.677; eigenfaces
+  (150 whitened components, cosine) 71.3% ± 0.5%. The binomial sd of a mean over 6,000 pairs is
+  0.6 points; the band is ±2.5 points around the measured values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LFW_TGZ = SHARED / "lfw-deepfunneled.tgz"
+PAIRS = SHARED / "lfw-meta" / "pairs.txt"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.lfw,
+    pytest.mark.skipif(
+        not (LFW_TGZ.is_file() and PAIRS.is_file()),
+        reason=f"real LFW archive or pairs.txt not found in {SHARED} (../shared/data)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def lfw():
+    from facerbm.datasets import load_lfw
+
+    faces = load_lfw(LFW_TGZ, progress=False)
+    assert len(faces) == 13233 and faces.image_shape == (62, 47)
+    return faces
+
+
+def test_raw_pixel_and_eigenface_identification_reproduce(lfw):
+    from facerbm.evaluate import identification_task
+
+    people = np.array([f.split("/", 1)[0] for f in lfw.files])
+    out = identification_task(lfw.flat(np.float32), people, {}, min_faces=70, seed=0)
+    assert out["n_people"] == 7 and out["n_images"] == 1288 and out["n_test"] == 322
+    raw = out["results"]["raw pixels + logistic regression"]
+    eig = out["results"]["eigenfaces (PCA 150 whitened) + RBF SVM"]
+    assert abs(raw["accuracy"] - 0.941) < 0.03, raw
+    assert abs(eig["accuracy"] - 0.922) < 0.03, eig
+    assert raw["macro_f1"] > 0.85 and eig["macro_f1"] > 0.85
+
+
+def test_raw_pixel_and_eigenface_view2_verification_reproduce(lfw):
+    from facerbm.datasets import read_pairs
+    from facerbm.evaluate import Similarity, evaluate_view2
+
+    pairs = read_pairs(PAIRS)
+    index = pairs.index(lfw.files)
+    pixels = lfw.flat(np.float32)
+    people = [f.split("/", 1)[0] for f in lfw.files]
+    methods = {
+        "pixels": (
+            lambda k, train_rows, rows: pixels[rows],
+            {"raw": Similarity(), "eigenfaces": Similarity(whiten=150)},
+        )
+    }
+    res = evaluate_view2(people, pairs, index, methods)
+    assert res["raw"]["n_folds"] == 10
+    assert abs(res["raw"]["accuracy"] - 0.627) < 0.025, res["raw"]["accuracy"]
+    assert abs(res["raw"]["auc"] - 0.677) < 0.025
+    assert abs(res["eigenfaces"]["accuracy"] - 0.713) < 0.025, res["eigenfaces"]["accuracy"]
+    assert res["eigenfaces"]["accuracy"] > res["raw"]["accuracy"]

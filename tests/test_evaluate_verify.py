@@ -1,0 +1,153 @@
+"""View 2 verification on synthetic pairs: people-disjoint training sets, thresholds, known accuracies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from facerbm.datasets import read_pairs
+from facerbm.evaluate.verify import (
+    Similarity,
+    best_threshold,
+    evaluate_view2,
+    fold_training_mask,
+    similarity_transform,
+    summarize_folds,
+    training_fold_images,
+    verification_accuracy,
+)
+
+N_FOLDS, PER_FOLD, PEOPLE_PER_FOLD, IMAGES_EACH = 4, 25, 10, 4
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A synthetic LFW: person-disjoint folds of pairs, extra people in no pair, and a pairs.txt."""
+    rng = np.random.default_rng(0)
+    folds = [[f"F{k}_P{j}" for j in range(PEOPLE_PER_FOLD)] for k in range(N_FOLDS)]
+    outsiders = [f"Out_{j}" for j in range(5)]
+    people = sorted(p for f in folds for p in f) + outsiders
+    files = sorted(f"{p}/{p}_{i:04d}.jpg" for p in people for i in range(1, IMAGES_EACH + 1))
+    lines = [f"{N_FOLDS}\t{PER_FOLD}"]
+    for names in folds:
+        for _ in range(PER_FOLD):
+            p = names[rng.integers(len(names))]
+            a, b = rng.choice(np.arange(1, IMAGES_EACH + 1), 2, replace=False)
+            lines.append(f"{p}\t{a}\t{b}")
+        for _ in range(PER_FOLD):
+            p, q = rng.choice(names, 2, replace=False)
+            lines.append(f"{p}\t{rng.integers(1, IMAGES_EACH + 1)}\t{q}\t{rng.integers(1, IMAGES_EACH + 1)}")
+    path = tmp_path_factory.mktemp("meta") / "pairs.txt"
+    path.write_text("\n".join(lines) + "\n")
+    pairs = read_pairs(path)
+    image_people = [f.split("/")[0] for f in files]
+    # A perfect feature: every image of a person is that person's random code.
+    ids = {p: rng.normal(size=16) for p in people}
+    features = np.stack([ids[p] for p in image_people])
+    return pairs, pairs.index(files), image_people, features
+
+
+def test_no_person_of_a_test_fold_is_in_its_training_images(world):
+    pairs, index, people, _ = world
+    for k in range(N_FOLDS):
+        mask = fold_training_mask(pairs, people, k)
+        in_fold = pairs.people_of_fold(k)
+        assert not any(people[i] in in_fold for i in np.flatnonzero(mask))
+        # Everyone else stays available: other folds' people and those in no pair.
+        assert all(people[i] in in_fold for i in np.flatnonzero(~mask))
+        assert any(p.startswith("Out_") for p in np.asarray(people)[mask])
+        rows = training_fold_images(index, k)
+        assert not any(people[i] in in_fold for i in rows)
+
+
+def test_evaluate_view2_hands_each_fold_only_people_absent_from_it(world):
+    pairs, index, people, features = world
+    seen = []
+
+    def make(k, train_rows, rows):
+        seen.append(k)
+        assert not {people[i] for i in train_rows} & pairs.people_of_fold(k)
+        return features[rows]
+
+    res = evaluate_view2(people, pairs, index, {"ids": (make, {"ids": Similarity()})}, folds=[0, 2])
+    assert seen == [0, 2] and res["ids"]["n_folds"] == 2
+    assert [f["fold"] for f in res["ids"]["folds"]] == [1, 3]
+
+
+def test_perfect_similarity_gives_100_percent_and_auc_1(world):
+    pairs, index, people, features = world
+    res = evaluate_view2(
+        people,
+        pairs,
+        index,
+        {"ids": (lambda k, t, rows: features[rows], {"z": Similarity(), "white": Similarity(whiten=8)})},
+    )
+    for r in res.values():
+        assert r["accuracy"] == 1.0 and r["auc"] == 1.0 and r["n_folds"] == N_FOLDS
+        assert r["accuracy_std_err"] == 0.0
+
+
+def test_random_features_give_chance_accuracy(world):
+    pairs, index, people, _ = world
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(len(people), 16))
+    methods = {"noise": (lambda k, t, rows: noise[rows], {"n": Similarity()})}
+    res = evaluate_view2(people, pairs, index, methods)
+    # Scores independent of the labels: each balanced test pair is right with probability 1/2 whatever
+    # the threshold, so the mean over all 2·PER_FOLD·N_FOLDS test pairs has sd 0.5/√200 ≈ 0.035.
+    sd = 0.5 / math.sqrt(2 * PER_FOLD * N_FOLDS)
+    assert abs(res["n"]["accuracy"] - 0.5) < 4 * sd
+    assert abs(res["n"]["auc"] - 0.5) < 0.15
+
+
+def test_best_threshold_matches_brute_force():
+    rng = np.random.default_rng(2)
+    for trial in range(30):
+        n = int(rng.integers(1, 40))
+        scores = np.round(rng.normal(size=n), 1)  # rounding makes ties
+        matched = rng.random(n) < 0.5
+        t = best_threshold(scores, matched)
+        cands = np.concatenate([[scores.max() + 1], np.unique(scores)])
+        best = max(verification_accuracy(scores, matched, c) for c in cands)
+        assert verification_accuracy(scores, matched, t) == pytest.approx(best), trial
+
+
+def test_best_threshold_on_separable_scores_and_extremes():
+    s = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    y = np.array([True, True, True, False, False])
+    assert best_threshold(s, y) == pytest.approx(0.45)
+    assert verification_accuracy(s, y, 0.45) == 1.0
+    assert best_threshold(s, np.zeros(5, bool)) > 0.9  # nobody matched: threshold above all
+    assert best_threshold(s, np.ones(5, bool)) < 0.1
+    with pytest.raises(ValueError, match="equal-length"):
+        best_threshold(s, y[:3])
+
+
+def test_similarity_transform_learns_only_from_fit_rows():
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(50, 6)) + 3
+    fit = np.arange(30)
+    for sim in (Similarity(), Similarity(whiten=4), Similarity(sqrt=True, whiten=3)):
+        a = similarity_transform(F, fit, sim)
+        G = F.copy()
+        G[30:] = rng.normal(size=(20, 6)) * 100  # change images outside the fit rows only
+        b = similarity_transform(G, fit, sim)
+        np.testing.assert_allclose(a[:30], b[:30], atol=1e-10)
+        np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0)
+
+
+def test_similarity_options_are_checked():
+    assert Similarity(sqrt=True, whiten=100).describe() == "sqrt, PCA-whitened (100), cosine"
+    with pytest.raises(ValueError, match="whiten must be None or a positive"):
+        Similarity(whiten=0)
+    with pytest.raises(TypeError, match="sqrt must be True or False"):
+        Similarity(sqrt=1)
+
+
+def test_summary_is_mean_and_standard_error():
+    folds = [{"accuracy": a, "auc": 0.5} for a in (0.6, 0.7, 0.8)]
+    s = summarize_folds(folds)
+    assert s["accuracy"] == pytest.approx(0.7)
+    assert s["accuracy_std_err"] == pytest.approx(0.1 / math.sqrt(3))
