@@ -25,9 +25,7 @@ def all_binary(n):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)
 
 
-@pytest.mark.parametrize(
-    "visible,sigma", [("gaussian", 1.0), ("gaussian", 0.4), ("bernoulli", 1.0)]
-)
+@pytest.mark.parametrize("visible,sigma", [("gaussian", 1.0), ("gaussian", 0.4), ("bernoulli", 1.0)])
 def test_free_energy_matches_sum_over_hidden_states(visible, sigma):
     model, g = tiny_model(visible=visible, sigma=sigma)
     v = torch.randn(7, 5, generator=g, dtype=torch.float64)
@@ -101,9 +99,7 @@ def test_nrelu_log_partition_derivative_is_softplus_and_close_to_stepped_sigmoid
     x = torch.linspace(-8, 12, 81, dtype=torch.float64, requires_grad=True)
     phi = units.nrelu_log_partition(x)
     (grad,) = torch.autograd.grad(phi.sum(), x)
-    torch.testing.assert_close(
-        grad, torch.nn.functional.softplus(x.detach()), rtol=1e-10, atol=1e-12
-    )
+    torch.testing.assert_close(grad, torch.nn.functional.softplus(x.detach()), rtol=1e-10, atol=1e-12)
     # The midpoint rule for ∫ softplus(x − t) dt over t ≥ 0 errs by about sigmoid(x)/24.
     n = torch.arange(1, 200, dtype=torch.float64)
     stepped = torch.nn.functional.softplus(x.detach()[:, None] - n + 0.5).sum(1)

@@ -76,9 +76,7 @@ def test_fast_update_equals_textbook_cd(hidden, k, sample_visible, visible, sigm
     ref_g = make_generator(99)
     trainer.generator = make_generator(99)
     for step, idx in enumerate([torch.arange(0, 25), torch.arange(25, 40)]):  # ragged 2nd batch
-        W, b, c, vel = reference_cd_step(
-            model, data[idx], 0.01, 0.5 + 0.3 * step, vel, trainer.config, ref_g
-        )
+        W, b, c, vel = reference_cd_step(model, data[idx], 0.01, 0.5 + 0.3 * step, vel, trainer.config, ref_g)
         trainer._step(data, idx, 0.01, 0.5 + 0.3 * step)
         torch.testing.assert_close(model.W, W, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(model.b, b, rtol=1e-5, atol=1e-6)
@@ -132,9 +130,7 @@ def test_resume_from_state_tensors_gives_the_same_model():
     for _ in range(2):
         trainer3.fit_epoch(data, data[:100], None)
     assert torch.equal(model.W, model3.W) and torch.equal(model.c, model3.c)
-    assert [h["recon_mse_train"] for h in trainer.history] == [
-        h["recon_mse_train"] for h in trainer3.history
-    ]
+    assert [h["recon_mse_train"] for h in trainer.history] == [h["recon_mse_train"] for h in trainer3.history]
 
 
 def test_divergence_stops_with_epoch_batch_parameter_and_rolls_back():

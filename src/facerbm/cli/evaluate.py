@@ -132,8 +132,10 @@ def _lfw_of_run(source: str) -> str | None:
 
     if source.lower().startswith("lfw:"):
         return source[4:]
+    if source == "lfw":
+        return source
     path = Path(source).expanduser()
-    if source == "lfw" or not path.exists():
+    if not path.exists():
         return None
     if path.is_file():
         return source if is_archive(path.name) else None
@@ -143,7 +145,12 @@ def _lfw_of_run(source: str) -> str | None:
 
 
 def _find_pairs(lfw: str) -> Path | None:
-    base = Path(lfw).expanduser()
+    if lfw == "lfw":
+        from facerbm.datasets import cache_home
+
+        base = Path("lfw") if Path("lfw").exists() else cache_home()
+    else:
+        base = Path(lfw).expanduser()
     dirs = [base.parent] if base.is_file() else [base, base.parent]
     for d in dirs:
         for cand in (d / "lfw-meta" / "pairs.txt", d / "pairs.txt"):
@@ -293,7 +300,9 @@ def _load_lfw_for(args, config: dict, progress: bool):
             )
         lfw = str(DEFAULT_LFW)
     opts = {k: data["options"][k] for k in ("color", "crop", "size") if k in data["options"]}
-    faces = load_lfw(lfw, progress=progress, **opts)
+    # "lfw" means ./lfw if it exists, else the cache, as for `facerbm train --data lfw`.
+    root = (Path("lfw") if Path("lfw").exists() else None) if lfw == "lfw" else lfw
+    faces = load_lfw(root, progress=progress, **opts)
     note = None
     if list(faces.image_shape) != list(config["image_shape"]):
         note = (
