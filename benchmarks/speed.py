@@ -112,7 +112,10 @@ class FacerbmEpoch:
         model = RBM(RBMConfig(data.shape[1], H, hidden=hidden), device=data.device)
         model.reset_parameters(g, visible_mean=data.mean(0))
         # facerbm's defaults; run_epoch leaves the epoch count (and so lr and momentum) where it is.
-        cfg = TrainConfig(batch_size=batch_size)
+        # Smaller batches take more steps per epoch, so the step shrinks with them (the same
+        # step per image as at batch 100); at batch 10 the default step makes NReLU units run away.
+        lr = TrainConfig.lr * min(1.0, batch_size / BATCH_SIZE)
+        cfg = TrainConfig(batch_size=batch_size, lr=lr)
         self.trainer, self.data = Trainer(model, cfg, g), data
         self.trainer.run_epoch(data[: 4 * batch_size])  # warm up: buffers, thread pools
 
