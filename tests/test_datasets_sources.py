@@ -399,3 +399,19 @@ def test_load_faces_options(tmp_path):
         lfw = tiny_lfw(tmp_path)
         data = load_faces(lfw, min_faces_per_person=2, progress=False, recursive=True)
     assert data.target_names == ("Anna_Alpha",)
+
+
+def test_sample_subsets_like_lfw():
+    full = load_sample()
+    counts = np.bincount(full.targets)
+    many = load_sample(min_faces_per_person=20)
+    assert len(many) == int(counts[counts >= 20].sum())
+    assert len(many.target_names) == int((counts >= 20).sum())
+    assert all(f.split("/")[0] in many.target_names for f in many.files)
+    a, b = load_sample(max_faces=300, seed=1), load_sample(max_faces=300, seed=1)
+    assert len(a) == 300 and a.files == b.files and a.files != load_sample(max_faces=300, seed=2).files
+    assert set(a.files) <= set(full.files)
+    with pytest.raises(ValueError, match="min_faces_per_person=1000 leaves no people"):
+        load_sample(min_faces_per_person=1000)
+    # the CLI's --data sample takes the same options through load_faces
+    assert len(load_faces("sample", max_faces=50)) == 50

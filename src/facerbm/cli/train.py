@@ -213,10 +213,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     final = metrics["final"]
     out = Path(args.out)
+    seconds = sum(m["seconds"] for m in metrics["history"])
     print(
         f"trained {final['epoch']} epochs on {metrics['n_train']} faces "
         f"({metrics['image_shape'][0]}x{metrics['image_shape'][1]}), "
-        f"{metrics['n_heldout']} held out"
+        f"{metrics['n_heldout']} held out, in {seconds:.1f} s of training"
     )
     if "recon_mse_heldout" in final:
         ratio = final["recon_mse_heldout"] / metrics["mean_face_mse_heldout"]
@@ -225,8 +226,7 @@ def run(args: argparse.Namespace) -> int:
             f"(pixels in [0, 1]); mean face {metrics['mean_face_mse_heldout']:.5f} "
             f"-> {ratio:.1%} of the mean-face error"
         )
-    for w in metrics["diagnostics"]["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
+    # the diagnostics' warnings were already logged by train_run
     print(
         f"wrote {out}/: model.safetensors config.json filters.png reconstructions.png curves.png metrics.json"
     )
