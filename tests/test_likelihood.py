@@ -297,9 +297,10 @@ def test_other_bad_arguments_name_themselves():
 
 
 # -- PPCA ----------------------------------------------------------------------------------------------
-def test_ppca_log_likelihood_matches_scipy_multivariate_normal():
+@pytest.mark.parametrize("N, V", [(60, 6), (8, 12)])  # more rows than columns (eigh) and fewer (SVD)
+def test_ppca_log_likelihood_matches_scipy_multivariate_normal(N, V):
     rng = np.random.default_rng(0)
-    N, V, q = 60, 6, 2
+    q = 2
     train = rng.normal(size=(N, 3)) @ rng.normal(size=(3, V)) + 0.3 * rng.normal(size=(N, V)) + 1.5
     test = rng.normal(size=(9, 3)) @ rng.normal(size=(3, V)) + 0.3 * rng.normal(size=(9, V))
     # Tipping & Bishop's ML solution written out from the 1/N covariance.

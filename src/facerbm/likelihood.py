@@ -453,11 +453,20 @@ def ppca_log_likelihood(train, test, n_components: int) -> float:
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 1 <= q < V:
         raise ValueError(f"n_components must be an integer in [1, {V - 1}] (V={V}), got {q!r}")
     mu = X.mean(axis=0)
-    _, s, Vt = np.linalg.svd(X - mu, full_matrices=False)  # eigenvalues of S are s² / N
-    lam = s**2 / N
+    Xc = X - mu
+    if N >= V:
+        # Only the q leading eigenvectors of the (V, V) scatter: several times faster than an SVD
+        # of the tall (N, V) data. σ² below needs the trace, not the other eigenvalues.
+        from scipy.linalg import eigh
+
+        lam, U = eigh(Xc.T @ Xc / N, subset_by_index=[V - q, V - 1])
+        lam, Vt = np.maximum(lam[::-1], 0.0), U[:, ::-1].T
+    else:
+        _, s, Vt = np.linalg.svd(Xc, full_matrices=False)  # eigenvalues of S are s² / N
+        lam = s**2 / N
     if q > lam.size:
         raise ValueError(f"n_components must be <= min(N, V) = {lam.size}, got {q}")
-    trace = float(((X - mu) ** 2).sum()) / N
+    trace = float((Xc**2).sum()) / N
     sigma2 = (trace - lam[:q].sum()) / (V - q)
     if not sigma2 > 1e-12 * max(trace / V, np.finfo(np.float64).tiny):
         raise ValueError(
