@@ -108,5 +108,39 @@ def test_atomic_write_keeps_the_old_file_on_failure_and_normal_permissions(tmp_p
 
 
 def test_missing_folder_message_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="facerbm run folder"):
+    with pytest.raises(FileNotFoundError, match="run folder .*nope does not exist"):
         load_model(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="facerbm run folder"):
+        load_model(tmp_path)  # a folder, but not a run's
+
+
+def test_a_file_that_is_not_the_runs_is_named(saved):
+    run, model, _ = saved
+    other = run / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(FileNotFoundError, match="notes.txt is a file, not a run folder"):
+        load_model(other)
+    loaded, _, _ = load_model(run / "model.safetensors")  # the run's own file: its folder
+    assert torch.equal(loaded.W, model.W)
+
+
+@pytest.mark.parametrize(
+    "shape,match",
+    [([10, 10], "has 100 pixels"), ([4, 3, 3], "has 36 pixels"), (None, "image_shape must be")],
+)
+def test_edited_image_shape_is_refused(saved, shape, match):
+    cfg_path = saved[0] / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["image_shape"] = shape
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=match):
+        load_model(saved[0])
+
+
+def test_zero_pixel_max_is_refused(saved):
+    cfg_path = saved[0] / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["normalize"]["pixel_max"] = 0
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="pixel_max must be a positive number"):
+        load_model(saved[0])

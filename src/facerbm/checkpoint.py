@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -99,7 +100,11 @@ def _build(cfg_dict: dict, tensors: dict, path: Path, device) -> tuple[RBM, Norm
     with torch.no_grad():
         for name in ("W", "b", "c"):
             getattr(model, name).copy_(tensors[name])
-    return model, Normalizer.from_state(cfg_dict["normalize"], tensors)
+    try:
+        normalizer = Normalizer.from_state(cfg_dict["normalize"], tensors)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid normalize settings in its config ({e!r})") from None
+    return model, normalizer
 
 
 def load_model(run_dir: str | Path, device="cpu") -> tuple[RBM, Normalizer, dict]:
@@ -112,9 +117,15 @@ def load_model(run_dir: str | Path, device="cpu") -> tuple[RBM, Normalizer, dict
         FileNotFoundError: the files are missing.
         ValueError: a file is corrupt, or the config does not match the tensors or this version.
     """
-    run_dir = Path(run_dir)
+    given = run_dir = Path(run_dir)
     if run_dir.is_file():
+        if run_dir.name not in (MODEL_FILE, CONFIG_FILE, CHECKPOINT_FILE):
+            raise FileNotFoundError(
+                f"{given} is a file, not a run folder: pass the folder that 'facerbm train' wrote"
+            )
         run_dir = run_dir.parent
+    elif not run_dir.exists():
+        raise FileNotFoundError(f"run folder {given} does not exist")
     cfg_path = run_dir / CONFIG_FILE
     if not cfg_path.exists() and (run_dir / CHECKPOINT_FILE).exists():
         # A run that diverged or was killed has no final model yet, but its last good checkpoint
@@ -139,7 +150,28 @@ def load_model(run_dir: str | Path, device="cpu") -> tuple[RBM, Normalizer, dict
         )
     tensors, _ = _read_tensors(run_dir / MODEL_FILE)
     model, normalizer = _build(cfg, tensors, run_dir / MODEL_FILE, device)
+    _check_image_shape(cfg_path, cfg, model.config.n_visible)
     return model, normalizer, cfg
+
+
+def _check_image_shape(path: Path, cfg: dict, n_visible: int) -> None:
+    """config.json's image_shape must be (H, W) or (H, W, 3) with H·W(·3) = n_visible."""
+    if "image_shape" not in cfg:  # models saved outside a run need not say
+        return
+    shape = cfg["image_shape"]
+    ok = (
+        isinstance(shape, list)
+        and len(shape) in (2, 3)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+        and (len(shape) == 2 or shape[2] == 3)
+    )
+    if not ok:
+        raise ValueError(f"{path}: image_shape must be [height, width] or [height, width, 3], got {shape!r}")
+    if math.prod(shape) != n_visible:
+        raise ValueError(
+            f"{path}: image_shape {shape} has {math.prod(shape)} pixels, but the model has "
+            f"n_visible={n_visible}"
+        )
 
 
 def save_checkpoint(
@@ -176,5 +208,6 @@ def load_checkpoint(run_dir: str | Path, device="cpu"):
     except (KeyError, json.JSONDecodeError):
         raise ValueError(f"{path} has no readable training state; it is not a facerbm checkpoint") from None
     model, normalizer = _build(state, tensors, path, device)
+    _check_image_shape(path, state, model.config.n_visible)
     train_tensors = {k: v for k, v in tensors.items() if k.startswith("train.")}
     return model, normalizer, train_tensors, state

@@ -12,15 +12,18 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 
+from facerbm.devices import check_device
 from facerbm.preprocess import Normalizer, check_scale
 from facerbm.rbm import RBM, RBMConfig
 from facerbm.rng import make_generator, split_seed
-from facerbm.train import TrainConfig, Trainer
+from facerbm.train import TrainConfig, Trainer, check_sparsity
 
 _TRAIN_FIELDS = (
     "epochs",
@@ -40,9 +43,10 @@ _TRAIN_FIELDS = (
 )
 
 
-class FaceRBM:
-    """Continuous RBM on images. The constructor only stores its arguments (scikit-learn style);
-    ``fit`` validates them and learns ``model_``, ``normalizer_``, ``history_``, ``image_shape_``.
+class FaceRBM(TransformerMixin, BaseEstimator):
+    """Continuous RBM on images. The constructor only stores its arguments (scikit-learn style:
+    ``get_params``, ``set_params`` and ``sklearn.base.clone`` work); ``fit`` validates them and
+    learns ``model_``, ``normalizer_``, ``history_``, ``image_shape_``.
 
     Args:
         n_hidden, hidden, visible, sigma: see `facerbm.rbm.RBMConfig`.
@@ -102,24 +106,38 @@ class FaceRBM:
     # -- input checks ------------------------------------------------------------------------
     def _as_rows(self, X, *, fitting: bool) -> torch.Tensor:
         arr = np.asarray(X)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"X must be a numeric array of images, got dtype {arr.dtype}")
+        if (
+            arr.dtype == object
+            or not np.issubdtype(arr.dtype, np.number)
+            or np.issubdtype(arr.dtype, np.complexfloating)
+        ):
+            raise TypeError(f"X must be a real numeric array of images, got dtype {arr.dtype}")
+        if not fitting:
+            self._check_fitted()
         if arr.ndim not in (2, 3, 4):
             raise ValueError(
                 f"X must be (N, V) flat images, (N, H, W) gray or (N, H, W, 3) RGB, got shape {arr.shape}"
             )
+        if arr.shape[0] == 0:
+            raise ValueError(f"X holds no images (shape {arr.shape})")
         if not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr)).sum())
             raise ValueError(f"X holds {bad} NaN or inf values; clean or impute them first")
+        if np.issubdtype(arr.dtype, np.integer) and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(
+                f"X is an integer array with values in [{arr.min()}, {arr.max()}]; integer images "
+                f"must be 8-bit pixels in [0, 255]: rescale them, or pass floats"
+            )
         shape = arr.shape[1:]
         if not fitting:
-            self._check_fitted()
             V = self.model_.config.n_visible
             flat = int(np.prod(shape))
             if flat != V or (arr.ndim > 2 and tuple(shape) != tuple(self.image_shape_)):
+                one = tuple(arr.shape) == tuple(self.image_shape_)
                 raise ValueError(
                     f"X has images of shape {tuple(shape)}, but the model was fitted on "
                     f"{tuple(self.image_shape_)} ({V} values per image)"
+                    + ("; for one image, pass X[None], a batch of one" if one else "")
                 )
         return torch.from_numpy(np.ascontiguousarray(arr.reshape(len(arr), -1), dtype=np.float32))
 
@@ -130,6 +148,11 @@ class FaceRBM:
     # -- estimator API -----------------------------------------------------------------------
     def fit(self, X, y=None) -> FaceRBM:
         """Learn the RBM from images X (N, ...) in pixel units; ``y`` is ignored."""
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        check_device(self.device)
         rows = self._as_rows(X, fitting=True)
         if rows.shape[0] < 2:
             raise ValueError(f"X must hold at least 2 images, got {rows.shape[0]}")
@@ -141,6 +164,7 @@ class FaceRBM:
             sigma=self.sigma,
         )
         train_cfg = TrainConfig(**{k: getattr(self, k) for k in _TRAIN_FIELDS})
+        check_sparsity(train_cfg, cfg.hidden)
         if train_cfg.batch_size > rows.shape[0]:
             raise ValueError(
                 f"batch_size={train_cfg.batch_size} is larger than the {rows.shape[0]} images in X"
@@ -151,7 +175,7 @@ class FaceRBM:
         warning = check_scale(data, self.sigma, self.visible, self.normalize)
         if warning:
             warnings.warn(warning, stacklevel=2)
-        g = make_generator(split_seed(self.seed, 2), dev)
+        g = make_generator(split_seed(seed, 2), dev)
         self.model_ = RBM(cfg, device=dev)
         self.model_.reset_parameters(g, std=train_cfg.init_std, visible_mean=data.mean(0))
         scale = (self.normalizer_.std / self.normalizer_.pixel_max).to(dev)

@@ -9,6 +9,8 @@ Modes:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 NORMALIZE_MODES = ("none", "scale", "standardize")
@@ -32,7 +34,11 @@ class Normalizer:
     def fit(self, pixels: torch.Tensor) -> Normalizer:
         """Learn the statistics from training pixels (N, V); returns self."""
         pixels = pixels.to(torch.float64)
-        V = pixels.shape[1]
+        N, V = pixels.shape
+        if self.mode == "standardize" and N < 2:
+            raise ValueError(
+                f"normalize='standardize' needs at least 2 training images for per-pixel statistics, got {N}"
+            )
         self.pixel_max = 255.0 if float(pixels.max()) > 1.0 else 1.0
         if self.mode == "standardize":
             self.mean = pixels.mean(0)
@@ -84,6 +90,8 @@ class Normalizer:
     def from_state(cls, info: dict, tensors: dict[str, torch.Tensor]) -> Normalizer:
         norm = cls(info["mode"])
         norm.pixel_max = float(info["pixel_max"])
+        if not (math.isfinite(norm.pixel_max) and norm.pixel_max > 0):
+            raise ValueError(f"pixel_max must be a positive number, got {info['pixel_max']!r}")
         norm.mean = tensors["normalize.mean"].float()
         norm.std = tensors["normalize.std"].float()
         return norm
@@ -107,11 +115,20 @@ def check_scale(values: torch.Tensor, sigma: float, visible: str, normalize: str
                 f"normalize={normalize!r} lies in [{lo:.3g}, {hi:.3g}]; use normalize='scale'"
             )
         return None
-    std = float(values.std(0).mean())
+    std = float(values.std(0).mean()) if values.shape[0] > 1 else 0.0
+    if std == 0.0:
+        return (
+            "every training image is the same (no pixel varies), so there is nothing to learn; check the data"
+        )
     if not (sigma / 10 <= std <= sigma * 10):
         return (
             f"the data's per-pixel standard deviation after normalize={normalize!r} is {std:.3g}, "
             f"far from the Gaussian visible units' sigma={sigma:.3g}; learning will be slow or "
-            f"unstable: use normalize='standardize' or set sigma near {std:.3g}"
+            f"unstable: "
+            + (
+                f"set sigma near {std:.3g}"
+                if normalize == "standardize"
+                else f"use normalize='standardize' or set sigma near {std:.3g}"
+            )
         )
     return None

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from facerbm import checkpoint, diagnostics, viz
+from facerbm.devices import check_device
 from facerbm.fileio import atomic_write_json
 from facerbm.preprocess import NORMALIZE_MODES, Normalizer, check_scale
 from facerbm.rbm import RBM, RBMConfig
 from facerbm.rng import make_generator, split_seed
-from facerbm.train import DivergenceError, TrainConfig, Trainer
+from facerbm.train import DivergenceError, TrainConfig, Trainer, check_sparsity
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class DataConfig:
     normalize: str = "standardize"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ValueError(f"data source must be a non-empty path or 'sample', got {self.source!r}")
         if not (isinstance(self.holdout, (int, float)) and 0 <= self.holdout < 1):
             raise ValueError(f"holdout must be a fraction in [0, 1), got {self.holdout!r}")
         if self.normalize not in NORMALIZE_MODES:
@@ -78,6 +81,11 @@ def load_data(data: DataConfig, seed: int, *, progress: bool = True):
     if data.holdout > 0 and n_held == 0:
         n_held = 1
     heldout_idx, train_idx = np.sort(perm[:n_held]), np.sort(perm[n_held:])
+    if len(train_idx) < 2:
+        raise ValueError(
+            f"holdout={data.holdout} leaves {len(train_idx)} of the {n} images for training; "
+            f"training needs at least 2: lower --holdout"
+        )
     pixels = torch.from_numpy(faces.flat(np.float32))
     if not bool(torch.isfinite(pixels).all()):
         raise ValueError(f"data {data.source!r} holds NaN or inf pixels")
@@ -86,6 +94,22 @@ def load_data(data: DataConfig, seed: int, *, progress: bool = True):
         tuple(faces.image_shape), train_idx, heldout_idx, pixels, normalizer, faces.source
     )
     return faces, prepared
+
+
+def _allocate(make, cfg: RBMConfig, dev: torch.device):
+    """``make()``, with a one-line error when the model does not fit in memory."""
+    try:
+        return make()
+    except (MemoryError, torch.OutOfMemoryError, RuntimeError) as e:
+        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "alloc" not in str(e).lower():
+            raise
+        # Training holds W, its velocity and a copy for rollback: three (V, H) float32 arrays.
+        need = 3 * 4 * cfg.n_visible * cfg.n_hidden
+        raise ValueError(
+            f"n_hidden={cfg.n_hidden} with {cfg.n_visible} pixels needs about {need / 2**30:.1f} GiB "
+            f"for training on {dev}, more than could be allocated; use fewer hidden units or a "
+            f"smaller --size"
+        ) from None
 
 
 def _images(prepared: PreparedData, rows: torch.Tensor) -> np.ndarray:
@@ -168,9 +192,7 @@ def train_run(
     """
     out = Path(out)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
+    dev = torch.device(check_device(device))
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
 
@@ -183,6 +205,7 @@ def train_run(
         rbm_cfg = model.config
     data = data or DataConfig()
     train = train or TrainConfig()
+    check_sparsity(train, (rbm or {}).get("hidden", "nrelu") if not resume else rbm_cfg.hidden)
     faces, prepared = load_data(data, seed, progress=progress)
     V = prepared.pixels.shape[1]
     if resume:
@@ -195,7 +218,7 @@ def train_run(
         prepared.normalizer = normalizer
     else:
         rbm_cfg = RBMConfig(n_visible=V, **(rbm or {}))
-        model = RBM(rbm_cfg, device=dev)
+        model = _allocate(lambda: RBM(rbm_cfg, device=dev), rbm_cfg, dev)
 
     norm = prepared.normalizer
     values = norm.transform(prepared.pixels)

@@ -131,6 +131,15 @@ class TrainConfig:
         return self.initial_momentum if epoch < self.momentum_epochs else self.momentum
 
 
+def check_sparsity(train: TrainConfig, hidden: str) -> None:
+    """A binary unit's mean activity is a probability: a target of 1 or more cannot be met."""
+    t = train.sparsity_target
+    if t is not None and hidden == "binary" and t >= 1:
+        raise ValueError(
+            f"sparsity_target must be in (0, 1) for binary hidden units (a mean activity), got {t!r}"
+        )
+
+
 class _Buffers:
     """Preallocated work tensors for one batch size, so the inner loop allocates nothing."""
 

@@ -78,9 +78,30 @@ def fraction(text: str) -> float:
     return v
 
 
+def nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return v
+
+
+def device_arg(text: str) -> str:
+    """'cpu', 'cuda' or 'cuda:N', checked against what this machine has."""
+    from facerbm.devices import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
+        type=device_arg,
         default="cpu",
         help="torch device: cpu, cuda, cuda:1, ... (cuda holds the data on the GPU)",
     )

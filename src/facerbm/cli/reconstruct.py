@@ -14,6 +14,7 @@ from facerbm.cli.common import (
     UserError,
     add_device,
     load_run,
+    nonnegative_int,
     positive_int,
     read_image_file,
 )
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=positive_int, default=20, help="how many faces from --data")
     p.add_argument(
         "--gibbs",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="also show the faces after this many Gibbs steps (0: off)",
     )

@@ -121,7 +121,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="target mean hidden activity (off by default)",
     )
-    t.add_argument("--sparsity-cost", type=float, default=0.1, help="strength of the sparsity penalty")
+    t.add_argument(
+        "--sparsity-cost",
+        type=float,
+        default=0.1,
+        help="strength of the sparsity penalty (used with --sparsity-target)",
+    )
     t.add_argument(
         "--persistent",
         action="store_true",
@@ -220,11 +225,11 @@ def run(args: argparse.Namespace) -> int:
         f"{metrics['n_heldout']} held out, in {seconds:.1f} s of training"
     )
     if "recon_mse_heldout" in final:
-        ratio = final["recon_mse_heldout"] / metrics["mean_face_mse_heldout"]
+        base = metrics["mean_face_mse_heldout"]
+        ratio = f" -> {final['recon_mse_heldout'] / base:.1%} of the mean-face error" if base > 0 else ""
         print(
             f"held-out reconstruction MSE {final['recon_mse_heldout']:.5f} "
-            f"(pixels in [0, 1]); mean face {metrics['mean_face_mse_heldout']:.5f} "
-            f"-> {ratio:.1%} of the mean-face error"
+            f"(pixels in [0, 1]); mean face {base:.5f}{ratio}"
         )
     # the diagnostics' warnings were already logged by train_run
     print(
