@@ -143,6 +143,26 @@ def test_image_folder_different_sizes_named(folder):
         load_image_folder(folder, progress=False)
     data = load_image_folder(folder, size=(20, 15), progress=False)
     assert data.images.shape == (6, 20, 15)
+    with pytest.warns(UserWarning, match=r"skipped 1 image.*'bob/3.png'"):
+        lenient = load_image_folder(folder, strict=False, cache=False, progress=False)
+    assert lenient.images.shape == (5, 40, 30) and "bob/3.png" not in lenient.files
+
+
+def test_image_folder_float_tiff_is_scaled_not_black(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "p").mkdir()
+    ramp = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    Image.fromarray(ramp).save(tmp_path / "p" / "unit.tif")  # mode F, values in [0, 1]
+    Image.fromarray(ramp * 255).save(tmp_path / "p" / "byte.tif")  # mode F, values in [0, 255]
+    Image.fromarray(ramp * 1000).save(tmp_path / "p" / "wide.tif")  # neither: refused, named
+    with pytest.raises(ValueError, match=r"wide.tif.*float pixels in \[0, 1e\+03\]"):
+        load_image_folder(tmp_path, cache=False, progress=False)
+    (tmp_path / "p" / "wide.tif").unlink()
+    data = load_image_folder(tmp_path, cache=False, progress=False)
+    expect = np.rint(ramp * 255).astype(np.uint8)
+    for img in data.images:
+        assert np.abs(img.astype(int) - expect).max() <= 1
 
 
 def test_image_folder_resize_crops_to_aspect(tmp_path):
@@ -268,8 +288,14 @@ def test_array_file_errors(tmp_path):
     with pytest.raises(ValueError, match=r"\.npy or \.npz"):
         load_array(tmp_path / "x.csv")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="never unpickles"):
         load_array(tmp_path / "obj.npy")
+    (tmp_path / "text.npy").write_text("not numpy")  # not a pickle either: said plainly
+    with pytest.raises(ValueError, match=r"text.npy: not a NumPy \.npy file"):
+        load_array(tmp_path / "text.npy")
+    (tmp_path / "text.npz").write_text("not numpy")
+    with pytest.raises(ValueError, match=r"text.npz: not a NumPy \.npz file"):
+        load_array(tmp_path / "text.npz")
 
 
 # --- .mat sets --------------------------------------------------------------------------------

@@ -205,3 +205,109 @@ def test_library_logs_through_logging_not_print(faces_npz, tmp_path, caplog, cap
         )
     assert capsys.readouterr().out == ""
     assert any("epoch 1" in r.message for r in caplog.records)
+
+
+# -- options a user gets wrong (found by trying to break the CLI) --------------------------------
+def run_cli(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--device", "tpu"], "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        (["--holdout", "0.999"], "leaves 0 of the 200 images for training"),
+        (["--hidden", "100000000"], "n_hidden=100000000 with 80 pixels needs about"),
+        (["--hidden-type", "binary", "--sparsity-target", "2"], "sparsity_target must be in (0, 1)"),
+    ],
+)
+def test_train_options_that_cannot_work_are_one_line_errors(faces_npz, tmp_path, capsys, argv, needle):
+    code, err = run_cli(
+        ["train", "--data", str(faces_npz), "--out", str(tmp_path / "o"), "--quiet", *argv], capsys
+    )
+    assert code == 2, err
+    assert needle in err and "Traceback" not in err
+
+
+def test_cuda_on_a_machine_without_it_is_named_by_every_command(faces_npz, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert quick_train(faces_npz, tmp_path / "r") == 0
+    for cmd in (["reconstruct", "--model"], ["sample", "--model"]):
+        code, err = run_cli([*cmd, str(tmp_path / "r"), "--device", "cuda"], capsys)
+        assert code == 2 and "CUDA is not available here" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="CUDA is not available here"):
+        FaceRBM(n_hidden=4, epochs=1, batch_size=10, device="cuda").fit(np.zeros((20, 4, 4)) + 1)
+
+
+def test_empty_data_and_negative_gibbs_are_refused(faces_npz, tmp_path, capsys):
+    code, err = run_cli(["train", "--data", "", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "data source must be a non-empty path" in err
+    assert quick_train(faces_npz, tmp_path / "r") == 0
+    code, err = run_cli(["reconstruct", "--model", str(tmp_path / "r"), "--gibbs", "-1"], capsys)
+    assert code == 2 and "non-negative integer" in err
+
+
+def test_constant_images_train_and_say_there_is_nothing_to_learn(tmp_path, capsys):
+    path = tmp_path / "const.npy"
+    np.save(path, np.full((20, 6, 5), 7, np.uint8))
+    code = quick_train(path, tmp_path / "o", "--batch-size", "5")
+    out, err = capsys.readouterr()
+    assert code == 0 and "mean face 0.00000" in out and "of the mean-face error" not in out
+    assert "every training image is the same" in err
+
+
+def test_one_training_image_cannot_be_standardized():
+    from facerbm.preprocess import Normalizer
+
+    with pytest.raises(ValueError, match="at least 2 training images"):
+        Normalizer("standardize").fit(torch.rand(1, 10))
+    Normalizer("scale").fit(torch.rand(1, 10))  # per-pixel statistics are not needed there
+
+
+def test_resume_refuses_changed_options_and_can_extend_epochs(faces_npz, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert quick_train(faces_npz, run) == 0
+    base = ["train", "--data", str(faces_npz), "--out", str(run), "--resume", "--quiet"]
+    code, err = run_cli([*base, "--hidden", "9", "--lr", "0.01"], capsys)
+    assert code == 2
+    assert "--hidden 9 (the run has 8)" in err and "--lr 0.01 (the run has 0.001)" in err
+    code, err = run_cli([*base, "--epochs", "1"], capsys)
+    assert code == 2 and "--epochs can only grow" in err
+    code, _ = run_cli([*base, "--epochs", "3"], capsys)  # a constant rate: train on to epoch 3
+    assert code == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 3
+    assert len(json.loads((run / "metrics.json").read_text())["history"]) == 3
+
+
+def test_estimator_takes_numpy_seeds_and_clones():
+    from sklearn.base import clone
+
+    X = np.random.default_rng(0).integers(0, 256, (40, 4, 5)).astype(np.uint8)
+    a = FaceRBM(n_hidden=6, epochs=1, batch_size=10, seed=np.int64(3))
+    b = clone(a).set_params(seed=3)
+    assert np.array_equal(a.fit(X).transform(X), b.fit(X).transform(X))
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
+        FaceRBM(seed=-1).fit(X)
+
+
+@pytest.mark.parametrize(
+    "make,exc,match",
+    [
+        (lambda X: X[:0], ValueError, "holds no images"),
+        (lambda X: X[0], ValueError, r"pass X\[None\]"),
+        (lambda X: X.astype(np.complex64), TypeError, "real numeric"),
+        (lambda X: X.astype(np.int64) * 10, ValueError, r"8-bit pixels in \[0, 255\]"),
+    ],
+    ids=["empty", "one-image", "complex", "int-over-255"],
+)
+def test_estimator_inputs_are_refused_clearly(make, exc, match):
+    X = np.random.default_rng(0).integers(1, 256, (40, 4, 5)).astype(np.uint8)
+    rbm = FaceRBM(n_hidden=6, epochs=1, batch_size=10).fit(X)
+    with pytest.raises(exc, match=match):
+        rbm.transform(make(X))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +171,7 @@ def train_run(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    epochs: int | None = None,
 ) -> dict:
     """Train an RBM on faces and write the run folder ``out``.
 
@@ -183,6 +184,8 @@ def train_run(
         device: "cpu", "cuda", "cuda:1", ...
         checkpoint_every: write checkpoint.safetensors every this many epochs (and at the end).
         resume: continue the run in ``out`` from its checkpoint (same data, configs and seed).
+        epochs: with ``resume``, train on to this many epochs instead of the run's own count
+            (constant learning rate only: a decaying schedule is tied to its epoch count).
 
     Returns:
         The metrics dict also written to metrics.json.
@@ -203,6 +206,21 @@ def train_run(
         train = TrainConfig(**state["train"])
         seed = state["seed"]
         rbm_cfg = model.config
+        if epochs is not None and epochs != train.epochs:
+            if train.lr_schedule != "constant" or epochs < state["epoch"]:
+                raise ValueError(
+                    f"epochs={epochs}: a resumed run can only train on to more epochs than the "
+                    f"{state['epoch']} done, with a constant learning rate (this run: "
+                    f"lr_schedule={train.lr_schedule!r})"
+                )
+            train = replace(train, epochs=epochs)
+        if state["epoch"] >= train.epochs:
+            log.warning(
+                "%s already finished its %d epochs; writing its outputs again (pass a larger "
+                "--epochs to train on)",
+                out,
+                train.epochs,
+            )
     data = data or DataConfig()
     train = train or TrainConfig()
     check_sparsity(train, (rbm or {}).get("hidden", "nrelu") if not resume else rbm_cfg.hidden)

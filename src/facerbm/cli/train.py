@@ -199,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
         persistent=args.persistent,
         sample_visible=args.sample_visible,
     )
+    epochs = None
+    if args.resume:
+        epochs = _check_resume(args, data, rbm, train)
     try:
         metrics = train_run(
             Path(args.out),
@@ -211,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            epochs=epochs,
         )
     except DivergenceError as e:
         print(f"facerbm train: {e}", file=sys.stderr)
@@ -236,3 +240,93 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {out}/: model.safetensors config.json filters.png reconstructions.png curves.png metrics.json"
     )
     return 0
+
+
+_TRAIN_FLAGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_schedule",
+    "k",
+    "momentum",
+    "initial_momentum",
+    "momentum_epochs",
+    "weight_decay",
+    "sparsity_target",
+    "sparsity_cost",
+    "persistent",
+    "sample_visible",
+)
+
+
+def _check_resume(args: argparse.Namespace, data, rbm: dict, train) -> int | None:
+    """Options given with --resume must agree with the run's; returns a larger --epochs to train
+    on to (constant learning rate only), or None.
+
+    An option counts as given when its value differs from the parser's default (argparse cannot
+    tell a typed default from an omitted option).
+    """
+    import json
+
+    from facerbm.checkpoint import CHECKPOINT_FILE, _read_tensors
+    from facerbm.cli.common import UserError
+
+    path = Path(args.out) / CHECKPOINT_FILE
+    if not path.exists():
+        return None  # train_run says there is nothing to resume
+    _, meta = _read_tensors(path)
+    try:
+        state = json.loads(meta["state"])
+        saved_data, saved_train, saved_rbm = state["data"], state["train"], state["rbm"]
+    except (KeyError, TypeError, json.JSONDecodeError):
+        return None  # train_run names the broken checkpoint
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    default = vars(parser.parse_args([]))
+    opts, saved_opts = data.options, saved_data.get("options", {})
+    checks = [
+        ("--data", "data", data.source, saved_data["source"]),
+        ("--holdout", "holdout", data.holdout, saved_data["holdout"]),
+        ("--normalize", "normalize", data.normalize, saved_data["normalize"]),
+        ("--size", "size", opts.get("size"), saved_opts.get("size")),
+        ("--crop", "crop", opts.get("crop", "face"), saved_opts.get("crop", "face")),
+        ("--color", "color", opts.get("color"), saved_opts.get("color")),
+        (
+            "--min-faces-per-person",
+            "min_faces_per_person",
+            opts.get("min_faces_per_person"),
+            saved_opts.get("min_faces_per_person"),
+        ),
+        ("--max-faces", "max_faces", opts.get("max_faces"), saved_opts.get("max_faces")),
+        ("--skip-bad-images", "skip_bad_images", opts.get("strict", True), saved_opts.get("strict", True)),
+        ("--hidden", "hidden", rbm["n_hidden"], saved_rbm["n_hidden"]),
+        ("--hidden-type", "hidden_type", rbm["hidden"], saved_rbm["hidden"]),
+        ("--visible-type", "visible_type", rbm["visible"], saved_rbm["visible"]),
+        ("--sigma", "sigma", rbm["sigma"], saved_rbm["sigma"]),
+        ("--seed", "seed", args.seed, state.get("seed")),
+    ] + [
+        (f"--{name.replace('_', '-')}", name, getattr(train, name), saved_train.get(name))
+        for name in _TRAIN_FLAGS
+    ]
+    differ = {
+        flag: (new, old)
+        for flag, attr, new, old in checks
+        if getattr(args, attr) != default[attr] and new != old
+    }
+    extend = None
+    if "--epochs" in differ:
+        new, old = differ["--epochs"]
+        if new > old and saved_train.get("lr_schedule") == "constant":
+            extend = differ.pop("--epochs")[0]
+    if differ:
+        listed = ", ".join(f"{flag} {new} (the run has {old})" for flag, (new, old) in differ.items())
+        raise UserError(
+            f"--resume {args.out}: these options differ from the run's: {listed}. A resumed run keeps "
+            f"its settings; drop them, or start a new run with another --out"
+            + (
+                " (--epochs can only grow, and only with --lr-schedule constant)"
+                if "--epochs" in differ
+                else ""
+            )
+        )
+    return extend

@@ -86,6 +86,20 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8), "L")
 
 
+def _float_to_eight_bit(img: Image.Image) -> Image.Image:
+    """32-bit float gray ('F', e.g. a float TIFF) to 'L': values in [0, 1] are scaled to
+    0..255, values in [0, 255] kept; Pillow's own conversion would truncate [0, 1] to black."""
+    arr = np.asarray(img, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise BadImage("holds NaN or inf float pixels")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0 and hi <= 1:
+        arr = arr * 255.0
+    elif lo < 0 or hi > 255:
+        raise BadImage(f"holds float pixels in [{lo:.3g}, {hi:.3g}], neither [0, 1] nor [0, 255]")
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+
+
 def read_image(path: str | os.PathLike, spec: DecodeSpec) -> np.ndarray:
     """Decode one file as ``spec`` asks.
 
@@ -128,6 +142,8 @@ def read_image(path: str | os.PathLike, spec: DecodeSpec) -> np.ndarray:
                     scale = width / result[1][2]
             if img.mode.startswith("I"):
                 img = _eight_bit(img)
+            elif img.mode == "F":
+                img = _float_to_eight_bit(img)
             if img.mode != mode:
                 img = img.convert(mode)
             if spec.size is None and scale == 1.0:
@@ -219,7 +235,8 @@ def report_skipped(skipped: list[list[str]], strict: bool, where: str) -> None:
     if strict:
         more = f"; {len(skipped) - 1} more bad file(s)" if len(skipped) > 1 else ""
         raise ValueError(
-            f"image {first_id!r} in {where!r} {first_reason}{more}; pass strict=False to skip bad images"
+            f"image {first_id!r} in {where!r} {first_reason}{more}; pass strict=False to skip bad "
+            "images (command line: --skip-bad-images)"
         )
     shown = ", ".join(repr(f) for f, _ in skipped[:5])
     warnings.warn(

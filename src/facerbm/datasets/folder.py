@@ -132,14 +132,29 @@ def load_image_folder(
         files = [i for i, good in zip(ids, ok, strict=True) if good]
         if isinstance(images, list):
             shapes = {a.shape for a in images}
-            if len(shapes) > 1:
+            if len(shapes) > 1 and strict:
                 first = images[0].shape
                 j = next(j for j, a in enumerate(images) if a.shape != first)
                 raise ValueError(
                     f"images differ in size: {files[0]!r} is {first[0]}x{first[1]} but "
                     f"{files[j]!r} is {images[j].shape[0]}x{images[j].shape[1]} (height x "
-                    "width); pass size=(height, width) to resize them all"
+                    "width); pass size=(height, width) to resize them all (command line: --size "
+                    "HxW), or strict=False to keep the most common size (--skip-bad-images)"
                 )
+            if len(shapes) > 1:
+                # Lenient: keep the most common size, skip the others as odd-sized.
+                counts: dict = {}
+                for a in images:
+                    counts[a.shape] = counts.get(a.shape, 0) + 1
+                common = max(counts, key=lambda s: (counts[s], s))
+                keep = [a.shape == common for a in images]
+                skipped = skipped + [
+                    [f, f"is {a.shape[0]}x{a.shape[1]}, unlike the other images' {common[0]}x{common[1]}"]
+                    for f, a, k in zip(files, images, keep, strict=True)
+                    if not k
+                ]
+                files = [f for f, k in zip(files, keep, strict=True) if k]
+                images = [a for a, k in zip(images, keep, strict=True) if k]
             images = np.stack(images) if images else np.empty((0, 1, 1), np.uint8)
         entry = CacheEntry(images=images, files=files, skipped=skipped)
         if cache and files:
@@ -233,6 +248,12 @@ def load_array(path: str | os.PathLike) -> FaceData:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        if "pickle" in str(exc):
+            # np.load takes any file that is not .npy/.npz-shaped for a pickle, and says so.
+            raise ValueError(
+                f"{where}: not a NumPy {suffix} file (or one holding Python objects, which facerbm "
+                "never unpickles); save images with np.save / np.savez"
+            ) from None
         raise ValueError(f"{where}: cannot read ({exc})") from exc
     if suffix == ".npy":
         if not isinstance(loaded, np.ndarray):  # pragma: no cover - np.load contract

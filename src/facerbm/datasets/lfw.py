@@ -193,10 +193,11 @@ def _resolve_root(
                 if (base / name).is_file():
                     return "archive", base / name
         if not download:
+            origin = "set by $FACERBM_HOME" if os.environ.get("FACERBM_HOME") else "the default cache"
             raise ValueError(
-                f"LFW not found in {str(home)!r} (set by $FACERBM_HOME): pass root= an "
-                "extracted LFW folder or a .tgz/.tar archive (on the command line: "
-                "`facerbm train --data PATH`), or download=True to fetch it"
+                f"LFW not found in {str(home)!r} ({origin}): pass an extracted LFW folder or a "
+                ".tgz/.tar archive (command line: `facerbm train --data PATH`; Python: "
+                "load_lfw(root=PATH)), or download it with load_lfw(download=True)"
             )
         return "archive", download_url(
             url, home / "downloads" / _download_name(url), sha256=sha256, progress=progress
