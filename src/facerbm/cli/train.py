@@ -242,21 +242,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-_TRAIN_FLAGS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "lr_schedule",
-    "k",
-    "momentum",
-    "initial_momentum",
-    "momentum_epochs",
-    "weight_decay",
-    "sparsity_target",
-    "sparsity_cost",
-    "persistent",
-    "sample_visible",
-)
+# TrainConfig fields with a --flag of the same name (init_std has none).
+_NO_FLAG = ("init_std",)
 
 
 def _check_resume(args: argparse.Namespace, data, rbm: dict, train) -> int | None:
@@ -266,6 +253,7 @@ def _check_resume(args: argparse.Namespace, data, rbm: dict, train) -> int | Non
     An option counts as given when its value differs from the parser's default (argparse cannot
     tell a typed default from an omitted option).
     """
+    import dataclasses
     import json
 
     from facerbm.checkpoint import CHECKPOINT_FILE, _read_tensors
@@ -305,8 +293,9 @@ def _check_resume(args: argparse.Namespace, data, rbm: dict, train) -> int | Non
         ("--sigma", "sigma", rbm["sigma"], saved_rbm["sigma"]),
         ("--seed", "seed", args.seed, state.get("seed")),
     ] + [
-        (f"--{name.replace('_', '-')}", name, getattr(train, name), saved_train.get(name))
-        for name in _TRAIN_FLAGS
+        (f"--{f.name.replace('_', '-')}", f.name, getattr(train, f.name), saved_train.get(f.name))
+        for f in dataclasses.fields(train)
+        if f.name not in _NO_FLAG
     ]
     differ = {
         flag: (new, old)
