@@ -1,22 +1,15 @@
 """The speed benchmark runs end to end in quick mode and reports every figure (no timing assertions)."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
-
 
 @pytest.fixture(scope="module")
-def speed():
-    spec = importlib.util.spec_from_file_location("facerbm_speed_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def speed(load_script):
+    return load_script("benchmarks/speed.py")
 
 
 def test_quick_run_reports_positive_figures(speed, tmp_path):

@@ -1,21 +1,14 @@
 """experiments/normalize.py runs end to end on a small array and tabulates all three modes."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "normalize.py"
-
 
 @pytest.fixture(scope="module")
-def normalize_experiment():
-    spec = importlib.util.spec_from_file_location("facerbm_normalize_experiment", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def normalize_experiment(load_script):
+    return load_script("experiments/normalize.py")
 
 
 def test_three_modes_are_trained_evaluated_and_tabulated(normalize_experiment, tmp_path):

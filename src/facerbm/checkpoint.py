@@ -199,14 +199,24 @@ def save_checkpoint(
     atomic_write_bytes(Path(run_dir) / CHECKPOINT_FILE, blob)
 
 
+def _state(path: Path, meta: dict) -> dict:
+    try:
+        return json.loads(meta["state"])
+    except (KeyError, json.JSONDecodeError):
+        raise ValueError(f"{path} has no readable training state; it is not a facerbm checkpoint") from None
+
+
+def read_checkpoint_state(run_dir: str | Path) -> dict:
+    """The JSON training state of ``checkpoint.safetensors`` (configs, seed, epoch, history)."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    return _state(path, _read_tensors(path)[1])
+
+
 def load_checkpoint(run_dir: str | Path, device="cpu"):
     """Read ``checkpoint.safetensors``: returns (model, normalizer, train tensors, state dict)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     tensors, meta = _read_tensors(path)
-    try:
-        state = json.loads(meta["state"])
-    except (KeyError, json.JSONDecodeError):
-        raise ValueError(f"{path} has no readable training state; it is not a facerbm checkpoint") from None
+    state = _state(path, meta)
     model, normalizer = _build(state, tensors, path, device)
     _check_image_shape(path, state, model.config.n_visible)
     train_tensors = {k: v for k, v in tensors.items() if k.startswith("train.")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -96,20 +97,28 @@ def load_data(data: DataConfig, seed: int, *, progress: bool = True):
     return faces, prepared
 
 
-def _allocate(make, cfg: RBMConfig, dev: torch.device):
-    """``make()``, with a one-line error when the model does not fit in memory."""
+def _device_memory(dev: torch.device) -> int | None:
+    """Bytes of memory on ``dev`` (physical RAM for the CPU), or None where unknown."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_properties(dev).total_memory
     try:
-        return make()
-    except (MemoryError, torch.OutOfMemoryError, RuntimeError) as e:
-        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "alloc" not in str(e).lower():
-            raise
-        # Training holds W, its velocity and a copy for rollback: three (V, H) float32 arrays.
-        need = 3 * 4 * cfg.n_visible * cfg.n_hidden
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(cfg: RBMConfig, dev: torch.device) -> None:
+    """Refuse, before allocating, a model whose training state cannot fit on ``dev``: a failed
+    allocation is a traceback, and on Linux an overcommitted one can get the process killed."""
+    # Training holds W, its velocity and a copy for rollback: three (V, H) float32 arrays.
+    need = 3 * 4 * cfg.n_visible * cfg.n_hidden
+    have = _device_memory(dev)
+    if have is not None and need > have:
         raise ValueError(
             f"n_hidden={cfg.n_hidden} with {cfg.n_visible} pixels needs about {need / 2**30:.1f} GiB "
-            f"for training on {dev}, more than could be allocated; use fewer hidden units or a "
-            f"smaller --size"
-        ) from None
+            f"for training, more than the {have / 2**30:.1f} GiB of {dev.type} memory here; use "
+            f"fewer hidden units or a smaller --size"
+        )
 
 
 def _images(prepared: PreparedData, rows: torch.Tensor) -> np.ndarray:
@@ -223,7 +232,7 @@ def train_run(
             )
     data = data or DataConfig()
     train = train or TrainConfig()
-    check_sparsity(train, (rbm or {}).get("hidden", "nrelu") if not resume else rbm_cfg.hidden)
+    check_sparsity(train, rbm_cfg.hidden if resume else RBMConfig(n_visible=1, **(rbm or {})).hidden)
     faces, prepared = load_data(data, seed, progress=progress)
     V = prepared.pixels.shape[1]
     if resume:
@@ -236,7 +245,8 @@ def train_run(
         prepared.normalizer = normalizer
     else:
         rbm_cfg = RBMConfig(n_visible=V, **(rbm or {}))
-        model = _allocate(lambda: RBM(rbm_cfg, device=dev), rbm_cfg, dev)
+        check_memory(rbm_cfg, dev)
+        model = RBM(rbm_cfg, device=dev)
 
     norm = prepared.normalizer
     values = norm.transform(prepared.pixels)

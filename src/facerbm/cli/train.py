@@ -254,19 +254,16 @@ def _check_resume(args: argparse.Namespace, data, rbm: dict, train) -> int | Non
     tell a typed default from an omitted option).
     """
     import dataclasses
-    import json
 
-    from facerbm.checkpoint import CHECKPOINT_FILE, _read_tensors
+    from facerbm.checkpoint import CHECKPOINT_FILE, read_checkpoint_state
     from facerbm.cli.common import UserError
 
-    path = Path(args.out) / CHECKPOINT_FILE
-    if not path.exists():
+    if not (Path(args.out) / CHECKPOINT_FILE).exists():
         return None  # train_run says there is nothing to resume
-    _, meta = _read_tensors(path)
+    state = read_checkpoint_state(args.out)
     try:
-        state = json.loads(meta["state"])
         saved_data, saved_train, saved_rbm = state["data"], state["train"], state["rbm"]
-    except (KeyError, TypeError, json.JSONDecodeError):
+    except (KeyError, TypeError):
         return None  # train_run names the broken checkpoint
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -143,10 +144,8 @@ def load_image_folder(
                 )
             if len(shapes) > 1:
                 # Lenient: keep the most common size, skip the others as odd-sized.
-                counts: dict = {}
-                for a in images:
-                    counts[a.shape] = counts.get(a.shape, 0) + 1
-                common = max(counts, key=lambda s: (counts[s], s))
+                counts = Counter(a.shape for a in images)
+                common = max(counts, key=lambda s: (counts[s], s))  # ties: the larger size
                 keep = [a.shape == common for a in images]
                 skipped = skipped + [
                     [f, f"is {a.shape[0]}x{a.shape[1]}, unlike the other images' {common[0]}x{common[1]}"]
