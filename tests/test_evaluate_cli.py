@@ -154,9 +154,12 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
     assert set(ver["results"]) == {
         "raw pixels",
         "eigenfaces (4)",
+        "eigenfaces (4), mirror-averaged",
         "RBM features (8 nrelu)",
         "RBM features (8 nrelu), whitened",
+        "RBM features (8 nrelu), whitened, mirror-averaged",
     }
+    assert ver["results"]["eigenfaces (4), mirror-averaged"]["mirror"] is True
     for r in ver["results"].values():
         assert 0 <= r["accuracy"] <= 1 and [f["fold"] for f in r["folds"]] == [1, 2]
         # Fold 1 holds persons A (12 images), D, E, F (3 each): its model trains on all the others.
@@ -164,6 +167,7 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
     assert "people who appear in none of that fold's pairs" in ver["rbm_training"]
     md = (run / "evaluation.md").read_text()
     assert "## Face identification" in md and "## Face verification (LFW View 2)" in md
+    assert "Mirror-averaged: each image's unit feature vector" in md
     assert main([*argv, "--folds", "2", "--pairs", str(pairs), "--quiet", "--max-train-faces", "15"]) == 0
     res = json.loads((run / "evaluation.json").read_text())
     assert res["verification"]["folds"] == [2]

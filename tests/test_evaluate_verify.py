@@ -138,8 +138,54 @@ def test_similarity_transform_learns_only_from_fit_rows():
         np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0)
 
 
+def test_mirror_averaging_cancels_what_mirroring_flips(world):
+    # Features [identity, nuisance], and the mirror image's [identity, -nuisance] (a cue such as the
+    # side the light comes from): averaging the two unit vectors leaves the identity alone.
+    pairs, index, people, ids = world
+    rng = np.random.default_rng(4)
+    nuisance = rng.normal(size=(len(ids), 4 * ids.shape[1]))
+    features, mirrored = np.hstack([ids, nuisance]), np.hstack([ids, -nuisance])
+    N = len(people)
+    table = np.concatenate([features, mirrored])
+    seen = []
+
+    def make(k, train_rows, rows):
+        seen.append((train_rows.max(), rows.size))
+        return table[rows]
+
+    sims = {"plain": Similarity(), "mirror": Similarity(mirror=True)}
+    res = evaluate_view2(people, pairs, index, {"f": (make, sims)}, mirror_offset=N)
+    assert res["mirror"]["accuracy"] == 1.0 and res["mirror"]["auc"] == 1.0
+    assert res["plain"]["accuracy"] < 0.85  # z-scored, the nuisance has 4x the identity's dimensions
+    assert all(top < N for top, _ in seen)  # models learn from the unmirrored images only
+    n_rows = np.unique(np.concatenate([index.first, index.second])).size
+    assert all(size == 2 * n_rows for _, size in seen)  # every image and its mirror
+
+
+def test_mirror_averaging_of_identical_features_changes_nothing():
+    rng = np.random.default_rng(5)
+    F = rng.normal(size=(40, 5))
+    fit = np.arange(25)
+    plain = similarity_transform(F, fit, Similarity())
+    np.testing.assert_allclose(similarity_transform(F, fit, Similarity(mirror=True), mirrored=F), plain)
+    with pytest.raises(ValueError, match="needs the mirror images' features"):
+        similarity_transform(F, fit, Similarity(mirror=True))
+
+
+def test_mirror_similarity_without_mirror_offset_is_refused(world):
+    pairs, index, people, features = world
+    methods = {"f": (lambda k, t, rows: features[rows], {"m": Similarity(mirror=True)})}
+    with pytest.raises(ValueError, match="needs mirror_offset"):
+        evaluate_view2(people, pairs, index, methods)
+    with pytest.raises(ValueError, match="mirror_offset must be at least"):
+        evaluate_view2(people, pairs, index, methods, mirror_offset=3)
+
+
 def test_similarity_options_are_checked():
     assert Similarity(sqrt=True, whiten=100).describe() == "sqrt, PCA-whitened (100), cosine"
+    assert Similarity(whiten=9, mirror=True).describe() == "PCA-whitened (9), mirror-averaged, cosine"
+    with pytest.raises(TypeError, match="mirror must be True or False"):
+        Similarity(mirror="yes")
     with pytest.raises(ValueError, match="whiten must be None or a positive"):
         Similarity(whiten=0)
     with pytest.raises(TypeError, match="sqrt must be True or False"):

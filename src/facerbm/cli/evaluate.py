@@ -9,7 +9,7 @@ Tasks:
   identify  LFW people with >= 70 images, scikit-learn's eigenfaces split: hidden features + logistic
             regression, eigenfaces + SVM, raw pixels + logistic regression
   verify    LFW View 2 (pairs.txt): cosine similarity, threshold from the other 9 folds; hidden
-            features, raw pixels, eigenfaces
+            features, raw pixels, eigenfaces, each also averaged with the left-right mirror image
 
 identify and verify train new models with the run's settings so that no test face is seen in
 training: one per View 2 fold on the images of the people absent from that fold, and one on all of
@@ -343,25 +343,32 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
         raise UserError(f"--folds: {pairs_path} has {pairs.n_folds} folds, got fold {max(folds) + 1}")
     pixels = faces.flat(np.float32)
     people = [f.split("/", 1)[0] for f in faces.files]
+    # Rows N..2N-1: the same images mirrored left-right (the crop is centred on the face), for the
+    # mirror-averaged similarities; models train on rows < N only.
+    N = len(pixels)
+    pixels = np.concatenate([pixels, faces.images[:, :, ::-1].reshape(N, -1).astype(np.float32)])
     make_rbm, infos, train = _rbm_feature_maker(
         config, args, 10, pixels=pixels, device=device, progress=progress, desc="verify: training fold"
     )
     rbm = config["rbm"]
     nonneg = rbm["hidden"] == "nrelu"  # NReLU activities are >= 0: a square root evens their spread
     label = f"RBM features ({rbm['n_hidden']} {rbm['hidden']})"
+    w = args.whiten
     methods = {
         "pixels": (
             lambda k, train_rows, rows: pixels[rows],
             {
                 "raw pixels": Similarity(),
-                f"eigenfaces ({args.whiten})": Similarity(whiten=args.whiten),
+                f"eigenfaces ({w})": Similarity(whiten=w),
+                f"eigenfaces ({w}), mirror-averaged": Similarity(whiten=w, mirror=True),
             },
         ),
         "rbm": (
             lambda k, train_rows, rows: make_rbm(train_rows, rows, stream=k + 1),
             {
                 label: Similarity(sqrt=nonneg),
-                f"{label}, whitened": Similarity(sqrt=nonneg, whiten=args.whiten),
+                f"{label}, whitened": Similarity(sqrt=nonneg, whiten=w),
+                f"{label}, whitened, mirror-averaged": Similarity(sqrt=nonneg, whiten=w, mirror=True),
             },
         ),
     }
@@ -379,6 +386,7 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
             folds=folds,
             seed=args.seed,
             progress=(lambda k: bar.update(1)) if bar is not None else None,
+            mirror_offset=N,
         )
     finally:
         if bar is not None:

@@ -157,6 +157,11 @@ def _verify(r: dict) -> list[str]:
         f"folds. {d['rbm_training']}",
         "",
     ]
+    if any(res.get("mirror") for res in d["results"].values()):
+        lines[-2] += (
+            " Mirror-averaged: each image's unit feature vector is averaged with that of the same image "
+            "mirrored left-right (whitening fitted on both orientations of the training folds' images)."
+        )
     rows = []
     for name, res in d["results"].items():
         rows.append(

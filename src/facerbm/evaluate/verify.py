@@ -6,7 +6,9 @@ test fold is reported as the mean and standard error (std / √10) over the fold
 
 Similarity: features -> optional element-wise square root (for non-negative features such as NReLU
 activities) -> centring and scaling (a z-score, or PCA whitening with k components) learned on the
-images of the training folds only -> L2 normalisation -> cosine of the two images of a pair.
+images of the training folds only -> L2 normalisation -> optionally the mean of an image's and its
+mirror image's unit vectors, renormalised (faces are nearly symmetric, so this averages away some
+pose and lighting) -> cosine of the two images of a pair.
 Arrays: features are (N, D) over images, pairs index rows of them.
 """
 
@@ -33,14 +35,18 @@ class Similarity:
             rectified activities; skip it for pixels).
         whiten: PCA-whiten to this many components (fitted on the training folds' images), or
             None to z-score each feature with the training folds' mean and standard deviation.
+        mirror: average each image's unit vector with that of its left-right mirror image (the
+            centring and scaling are then fitted on both orientations of the training images).
     """
 
     sqrt: bool = False
     whiten: int | None = None
+    mirror: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.sqrt, bool):
-            raise TypeError(f"sqrt must be True or False, got {self.sqrt!r}")
+        for name in ("sqrt", "mirror"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         w = self.whiten
         if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
             raise ValueError(f"whiten must be None or a positive number of components, got {w!r}")
@@ -48,6 +54,8 @@ class Similarity:
     def describe(self) -> str:
         parts = ["sqrt"] if self.sqrt else []
         parts.append(f"PCA-whitened ({self.whiten})" if self.whiten else "z-scored")
+        if self.mirror:
+            parts.append("mirror-averaged")
         return ", ".join(parts) + ", cosine"
 
     def to_dict(self) -> dict:
@@ -82,11 +90,31 @@ def training_fold_images(index: PairIndex, fold: int) -> np.ndarray:
 
 # -- scores -------------------------------------------------------------------------------------
 def similarity_transform(
-    features: np.ndarray, fit_rows: np.ndarray, similarity: Similarity, *, seed: int = 0
+    features: np.ndarray,
+    fit_rows: np.ndarray,
+    similarity: Similarity,
+    *,
+    seed: int = 0,
+    mirrored: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Features (N, D) -> unit-length rows (N, D') per ``similarity``, learned on ``fit_rows`` only."""
+    """Features (N, D) -> unit-length rows (N, D') per ``similarity``, learned on ``fit_rows`` only.
+
+    ``mirrored`` (N, D) holds the features of the same images mirrored left-right; a similarity with
+    ``mirror=True`` needs it, and is fitted on both orientations of ``fit_rows``.
+    """
     from sklearn.decomposition import PCA
 
+    if similarity.mirror:
+        if mirrored is None or np.shape(mirrored) != np.shape(features):
+            raise ValueError(
+                "a mirror-averaged similarity needs the mirror images' features, of the same shape "
+                f"{np.shape(features)}, got {None if mirrored is None else np.shape(mirrored)}"
+            )
+        n = len(features)
+        both = np.concatenate([np.asarray(features), np.asarray(mirrored)])
+        plain = Similarity(sqrt=similarity.sqrt, whiten=similarity.whiten)
+        U = similarity_transform(both, np.concatenate([fit_rows, np.asarray(fit_rows) + n]), plain, seed=seed)
+        return _unit_rows(U[:n] + U[n:])
     F = np.asarray(features, dtype=np.float64)
     if similarity.sqrt:
         F = np.sqrt(np.maximum(F, 0.0))
@@ -98,6 +126,10 @@ def similarity_transform(
     else:
         mean, std = fit.mean(axis=0), fit.std(axis=0)
         F = (F - mean) / np.where(std > 1e-12, std, 1.0)  # constant features stay 0
+    return _unit_rows(F)
+
+
+def _unit_rows(F: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(F, axis=1, keepdims=True)
     return F / np.where(norm > 0, norm, 1.0)
 
@@ -176,7 +208,8 @@ def summarize_folds(per_fold: list[dict]) -> dict:
 # -- the whole protocol -------------------------------------------------------------------------
 FeatureMaker = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 """``make(fold, train_rows, rows) -> features (len(rows), D)`` of the images ``rows`` for test ``fold``,
-from a model that may only learn from the images ``train_rows`` (people absent from ``fold``)."""
+from a model that may only learn from the images ``train_rows`` (people absent from ``fold``).
+With `evaluate_view2`'s ``mirror_offset`` M, a row r >= M stands for image r - M mirrored."""
 
 
 def evaluate_view2(
@@ -188,6 +221,7 @@ def evaluate_view2(
     folds: Sequence[int] | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    mirror_offset: int | None = None,
 ) -> dict:
     """Run View 2 for several feature methods, each scored with one or more similarities.
 
@@ -198,6 +232,8 @@ def evaluate_view2(
         folds: test folds to run, 0-based (default all); thresholds always come from all other folds.
         seed: seeds the randomized PCA of whitening.
         progress: called as ``progress(fold)`` after each fold (a progress bar's update).
+        mirror_offset: N, when the feature makers' row ``i + N`` is image ``i`` mirrored left-right;
+            needed by similarities with ``mirror=True``. Models still train on ``train_rows`` < N.
 
     Returns:
         {variant name: {"method", "similarity", "sqrt", "whiten", "accuracy", "accuracy_std_err",
@@ -209,6 +245,10 @@ def evaluate_view2(
             raise ValueError(f"folds must lie in [1, {pairs.n_folds}], got fold {k + 1}")
     if len(index) != len(pairs):
         raise ValueError(f"index has {len(index)} pairs but pairs has {len(pairs)}")
+    if mirror_offset is None and any(s.mirror for _, v in methods.values() for s in v.values()):
+        raise ValueError("a similarity with mirror=True needs mirror_offset (the row of image 0's mirror)")
+    if mirror_offset is not None and mirror_offset < len(people):
+        raise ValueError(f"mirror_offset must be at least the {len(people)} images, got {mirror_offset}")
     # Only the images in some pair are scored: work on those rows.
     rows = np.unique(np.concatenate([index.first, index.second]))
     local = PairIndex(
@@ -220,9 +260,14 @@ def evaluate_view2(
         train_rows = np.flatnonzero(fold_training_mask(pairs, people, k))
         fit_rows = training_fold_images(local, k)
         for method, (make, variants) in methods.items():
-            features = make(k, train_rows, rows)
+            mirrored = None
+            if mirror_offset is None:
+                features = make(k, train_rows, rows)
+            else:
+                both = make(k, train_rows, np.concatenate([rows, rows + mirror_offset]))
+                features, mirrored = both[: rows.size], both[rows.size :]
             for variant, sim in variants.items():
-                unit = similarity_transform(features, fit_rows, sim, seed=seed)
+                unit = similarity_transform(features, fit_rows, sim, seed=seed, mirrored=mirrored)
                 m = fold_metrics(cosine_scores(unit, local), local, k)
                 m["n_train_images"] = int(train_rows.size)
                 per_fold.setdefault(variant, []).append(m)
