@@ -19,12 +19,15 @@ COMMANDS = {
 }
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the uninformative None/False ones."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps each command's description as laid out in its docstring and shows defaults, except the
+    uninformative None/False ones and those the help text already states."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in (None, False) or action.default is argparse.SUPPRESS:
             return action.help or ""
+        if "(default" in (action.help or ""):
+            return action.help
         return super()._get_help_string(action)
 
 
