@@ -236,7 +236,7 @@ def evaluate_view2(
             needed by similarities with ``mirror=True``. Models still train on ``train_rows`` < N.
 
     Returns:
-        {variant name: {"method", "similarity", "sqrt", "whiten", "accuracy", "accuracy_std_err",
+        {variant name: {"method", "similarity", "sqrt", "whiten", "mirror", "accuracy", "accuracy_std_err",
         "auc", "n_folds", "folds": [per-fold dicts]}}.
     """
     folds = list(range(pairs.n_folds)) if folds is None else [int(k) for k in folds]
