@@ -51,6 +51,17 @@ def test_facedata_properties_subset_flat():
     flat = data.flat()
     assert flat.shape == (4, 6) and flat.dtype == np.float32
     assert np.array_equal(flat[1], np.arange(6, 12))
+    # Image 1 is rows [6, 7], [8, 9], [10, 11]: mirrored, each row reversed.
+    assert np.array_equal(data.flat(mirror=True)[1], [7, 6, 9, 8, 11, 10])
+    rgb = FaceData(
+        np.arange(2 * 3 * 2 * 3, dtype=np.uint8).reshape(2, 3, 2, 3),
+        np.zeros(2, int),
+        ("a",),
+        ("p", "q"),
+        "t",
+    )
+    m = rgb.flat(np.uint8, mirror=True).reshape(2, 3, 2, 3)
+    assert np.array_equal(m, rgb.images[:, :, ::-1])  # width flipped, colour channels kept in order
     sub = data.subset([3, 1])
     assert sub.files == ("z", "x") and sub.targets.tolist() == [1, 1]
     assert sub.target_names == ("a", "b")

@@ -63,7 +63,7 @@ def test_raw_pixel_and_eigenface_view2_verification_reproduce(lfw):
     index = pairs.index(lfw.files)
     pixels = lfw.flat(np.float32)
     N = len(pixels)
-    pixels = np.concatenate([pixels, lfw.images[:, :, ::-1].reshape(N, -1).astype(np.float32)])
+    pixels = np.concatenate([pixels, lfw.flat(np.float32, mirror=True)])
     people = [f.split("/", 1)[0] for f in lfw.files]
     methods = {
         "pixels": (

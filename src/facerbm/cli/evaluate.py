@@ -346,7 +346,7 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
     # Rows N..2N-1: the same images mirrored left-right (the crop is centred on the face), for the
     # mirror-averaged similarities; models train on rows < N only.
     N = len(pixels)
-    pixels = np.concatenate([pixels, faces.images[:, :, ::-1].reshape(N, -1).astype(np.float32)])
+    pixels = np.concatenate([pixels, faces.flat(np.float32, mirror=True)])
     make_rbm, infos, train = _rbm_feature_maker(
         config, args, 10, pixels=pixels, device=device, progress=progress, desc="verify: training fold"
     )

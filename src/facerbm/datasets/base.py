@@ -118,12 +118,14 @@ class FaceData:
             source=self.source,
         )
 
-    def flat(self, dtype: np.dtype | type = np.float32) -> np.ndarray:
+    def flat(self, dtype: np.dtype | type = np.float32, *, mirror: bool = False) -> np.ndarray:
         """Images as rows: (N, D) with D = ``n_pixels``, pixel units unchanged ([0, 255]).
 
-        Shares memory with ``images`` when no conversion is needed (float32 images).
+        ``mirror=True`` gives each image flipped left-right (a copy). Otherwise the rows share
+        memory with ``images`` when no conversion is needed (float32 images).
         """
-        return self.images.reshape(len(self), -1).astype(dtype, copy=False)
+        images = self.images[:, :, ::-1] if mirror else self.images
+        return images.reshape(len(self), -1).astype(dtype, copy=False)
 
 
 # Option checks shared by the loaders. Each names the argument, the value and what is allowed.
