@@ -138,6 +138,8 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
     run = tmp_path / "run"
     train(lfw, run, "--hidden", "8", "--size", "16x12", "--batch-size", "10", "--holdout", "0.2")
     argv = ["evaluate", str(run), "--tasks", "identify,verify", "--min-faces", "12", "--whiten", "4"]
+    argv += ["--lda", "3", "--patch-size", "4", "--patch-hidden", "6", "--patch-grid", "2x2"]
+    argv += ["--patch-count", "3000", "--patch-epochs", "2", "--patch-whiten", "5"]
     assert main([*argv, "--epochs", "2", "--quiet"]) == 0  # pairs.txt found in lfw-meta/ beside the images
     res = json.loads((run / "evaluation.json").read_text())
     ident = res["identification"]
@@ -155,22 +157,31 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
         "raw pixels",
         "eigenfaces (4)",
         "eigenfaces (4), mirror-averaged",
+        "eigenfaces (4), mirror-averaged, LDA",
         "RBM features (8 nrelu)",
         "RBM features (8 nrelu), whitened",
         "RBM features (8 nrelu), whitened, mirror-averaged",
+        "RBM features (8 nrelu), whitened, mirror-averaged, LDA",
+        "patch-RBM features (4x4, 6 nrelu, 2x2 cells), whitened (5), mirror-averaged",
+        "patch-RBM features (4x4, 6 nrelu, 2x2 cells), whitened (5), mirror-averaged, LDA",
     }
     assert ver["results"]["eigenfaces (4), mirror-averaged"]["mirror"] is True
+    assert ver["results"]["eigenfaces (4), mirror-averaged, LDA"]["lda"] == 3
     for r in ver["results"].values():
         assert 0 <= r["accuracy"] <= 1 and [f["fold"] for f in r["folds"]] == [1, 2]
         # Fold 1 holds persons A (12 images), D, E, F (3 each): its model trains on all the others.
         assert r["folds"][0]["n_train_images"] == sum(PEOPLE.values()) - 12 - 3 * 3
     assert "people who appear in none of that fold's pairs" in ver["rbm_training"]
+    assert "3000 random 4x4 patches of 35 images each" in ver["patch_training"]
+    assert "unrestricted protocol" in ver["lda_note"]
     md = (run / "evaluation.md").read_text()
     assert "## Face identification" in md and "## Face verification (LFW View 2)" in md
     assert "Mirror-averaged: each image's unit feature vector" in md
+    argv += ["--verify-features", "pixels,rbm"]
     assert main([*argv, "--folds", "2", "--pairs", str(pairs), "--quiet", "--max-train-faces", "15"]) == 0
     res = json.loads((run / "evaluation.json").read_text())
     assert res["verification"]["folds"] == [2]
+    assert not any(name.startswith("patch") for name in res["verification"]["results"])
     assert "1 of 2 folds of 6 pairs (folds 2)" in (run / "evaluation.md").read_text()
     assert "on 15 images each" in res["verification"]["rbm_training"]
 
@@ -191,5 +202,13 @@ def test_user_mistakes_end_with_a_message_and_status_2(fake_lfw, faces_npz, tmp_
     assert f"{bad} line 2: image numbers must be positive integers" in capsys.readouterr().err
     assert main([*argv, "--pairs", str(pairs), "--folds", "3"]) == 2
     assert "has 2 folds, got fold 3" in capsys.readouterr().err
+    assert main([*argv, "--pairs", str(pairs), "--patch-size", "50"]) == 2
+    assert "patch features: size=50 is larger than the 62x47 images" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--patch-grid", "6by5"])
+    assert "grid must be ROWSxCOLS" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--verify-features", "pixels,hog"])
+    assert "verify features must be a comma-separated list of pixels, rbm, patch" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--tasks", "verify", "--lfw", str(lfw.parent / "lfw-meta")]) == 2
     assert "no LFW images found" in capsys.readouterr().err

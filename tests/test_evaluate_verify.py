@@ -11,6 +11,7 @@ from facerbm.datasets import read_pairs
 from facerbm.evaluate.verify import (
     Similarity,
     best_threshold,
+    discriminant_projection,
     evaluate_view2,
     fold_training_mask,
     similarity_transform,
@@ -181,6 +182,50 @@ def test_mirror_similarity_without_mirror_offset_is_refused(world):
         evaluate_view2(people, pairs, index, methods, mirror_offset=3)
 
 
+def test_discriminants_follow_the_between_person_direction_and_whiten_within():
+    # Two people whose means differ along x; each varies 10x more along y than along x.
+    rng = np.random.default_rng(6)
+    labels = np.repeat([0, 1, 2], 200)
+    means = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])[labels]
+    X = means + rng.normal(size=(600, 2)) * [0.1, 1.0]
+    P = discriminant_projection(X, labels, 1, shrinkage=0.0)
+    assert P.shape == (2, 1)
+    assert abs(P[1, 0]) < 0.05 * abs(P[0, 0])  # the discriminant is x, not the noisy y
+    within = X - np.stack([X[labels == c].mean(0) for c in range(3)])[labels]
+    assert np.var(within @ P) == pytest.approx(1.0, rel=1e-6)  # unit within-class variance
+    # People seen once do not enter the within-person spread; too few repeated people is refused.
+    with pytest.raises(ValueError, match="at least 2 identities with 2 or more images"):
+        discriminant_projection(X[:3], np.array([0, 1, 1]), 1)
+
+
+def test_lda_learns_from_training_identities_to_ignore_what_varies_within_a_person(world):
+    pairs, index, people, ids = world
+    rng = np.random.default_rng(7)
+    nuisance = rng.normal(size=(len(ids), 3 * ids.shape[1]))  # new for every image
+    features = np.hstack([ids, nuisance])
+    sims = {"plain": Similarity(), "lda": Similarity(lda=8)}
+    res = evaluate_view2(people, pairs, index, {"f": (lambda k, t, rows: features[rows], sims)})
+    assert res["lda"]["accuracy"] > 0.95 and res["lda"]["auc"] > 0.98
+    assert res["plain"]["accuracy"] < 0.85
+    assert res["lda"]["similarity"] == "z-scored, LDA (8, identities of the training folds), cosine"
+    fit = np.arange(40)
+    with pytest.raises(ValueError, match="lda=8 needs labels, one identity per image"):
+        similarity_transform(features, fit, Similarity(lda=8))
+
+
+def test_lda_learns_only_from_the_fit_rows():
+    rng = np.random.default_rng(8)
+    labels = np.repeat(np.arange(10), 5)
+    F = rng.normal(size=(50, 6)) + labels[:, None]
+    fit = np.arange(30)
+    a = similarity_transform(F, fit, Similarity(whiten=5, lda=3), labels=labels)
+    G, other = F.copy(), labels.copy()
+    G[30:] = rng.normal(size=(20, 6)) * 100
+    other[30:] = 0  # labels outside the fit rows are not read
+    b = similarity_transform(G, fit, Similarity(whiten=5, lda=3), labels=other)
+    np.testing.assert_allclose(a[:30], b[:30], atol=1e-10)
+
+
 def test_similarity_options_are_checked():
     assert Similarity(sqrt=True, whiten=100).describe() == "sqrt, PCA-whitened (100), cosine"
     assert Similarity(whiten=9, mirror=True).describe() == "PCA-whitened (9), mirror-averaged, cosine"
@@ -190,6 +235,8 @@ def test_similarity_options_are_checked():
         Similarity(whiten=0)
     with pytest.raises(TypeError, match="sqrt must be True or False"):
         Similarity(sqrt=1)
+    with pytest.raises(ValueError, match="lda must be None or a positive number of components, got -2"):
+        Similarity(lda=-2)
 
 
 def test_summary_is_mean_and_standard_error():

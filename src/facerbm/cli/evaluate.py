@@ -8,12 +8,16 @@ Tasks:
             log Z too when there are at most 20 hidden units), beside probabilistic PCA
   identify  LFW people with >= 70 images, scikit-learn's eigenfaces split: hidden features + logistic
             regression, eigenfaces + SVM, raw pixels + logistic regression
-  verify    LFW View 2 (pairs.txt): cosine similarity, threshold from the other 9 folds; hidden
-            features, raw pixels, eigenfaces, each also averaged with the left-right mirror image
+  verify    LFW View 2 (pairs.txt): cosine similarity, threshold from the other 9 folds; raw
+            pixels, eigenfaces, the run's RBM features and patch-RBM features (local features pooled
+            on a grid), each also averaged with the left-right mirror image, and with a linear
+            discriminant projection learned from the training folds' identities (LFW's
+            "unrestricted" protocol; the other rows use no identities)
 
 identify and verify train new models with the run's settings so that no test face is seen in
 training: one per View 2 fold on the images of the people absent from that fold, and one on all of
-LFW but the identification test images. Bound their cost with --epochs, --max-train-faces, --folds.
+LFW but the identification test images. Bound their cost with --epochs, --max-train-faces, --folds,
+--verify-features.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from facerbm.cli.common import UserError, add_device, positive_int
 
 HELP = "measure a trained model: reconstruction, likelihood, LFW identification and verification"
 TASKS = ("recon", "ais", "identify", "verify")
+VERIFY_FEATURES = ("pixels", "rbm", "patch")
 DEFAULT_LFW = Path("../shared/data/lfw-deepfunneled.tgz")
 MAX_FREE_ENERGY_IMAGES = 5000
 EXACT_LOG_Z_MAX_HIDDEN = 20
@@ -39,14 +44,33 @@ RESULT_MD = "evaluation.md"
 log = logging.getLogger(__name__)
 
 
-def tasks_arg(text: str) -> tuple[str, ...]:
+def _names(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in names if t not in TASKS]
-    if bad or not names:
+    if not names or any(t not in choices for t in names):
         raise argparse.ArgumentTypeError(
-            f"tasks must be a comma-separated list of {', '.join(TASKS)}, got {text!r}"
+            f"{what} must be a comma-separated list of {', '.join(choices)}, got {text!r}"
         )
     return names
+
+
+def tasks_arg(text: str) -> tuple[str, ...]:
+    return _names(text, TASKS, "tasks")
+
+
+def verify_features_arg(text: str) -> tuple[str, ...]:
+    return _names(text, VERIFY_FEATURES, "verify features")
+
+
+def grid_arg(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(t) for t in text.lower().split("x"))
+    except ValueError:
+        rows = cols = 0
+    if rows < 1 or cols < 1:
+        raise argparse.ArgumentTypeError(
+            f"grid must be ROWSxCOLS of positive integers, like 6x5, got {text!r}"
+        )
+    return rows, cols
 
 
 def folds_arg(text: str) -> tuple[int, ...]:
@@ -117,10 +141,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="PCA-whitening components for eigenfaces and the whitened feature similarity",
     )
     f.add_argument(
+        "--lda",
+        type=positive_int,
+        default=300,
+        help="linear discriminants of the unrestricted-protocol rows (at most the whitening's components)",
+    )
+    f.add_argument(
+        "--verify-features",
+        type=verify_features_arg,
+        default=VERIFY_FEATURES,
+        help=f"feature families that verify scores, among {','.join(VERIFY_FEATURES)} (default: all)",
+    )
+    f.add_argument(
         "--min-faces",
         type=positive_int,
         default=70,
         help="identification uses the people with at least this many images",
+    )
+
+    q = p.add_argument_group("patch-RBM features (verify)")
+    q.add_argument("--patch-size", type=positive_int, default=12, help="patch side in pixels")
+    q.add_argument("--patch-hidden", type=positive_int, default=256, help="hidden units of the patch RBM")
+    q.add_argument("--patch-stride", type=positive_int, default=2, help="pixels between read-out positions")
+    q.add_argument("--patch-grid", type=grid_arg, default=(6, 5), help="pooling cells, ROWSxCOLS")
+    q.add_argument("--patch-epochs", type=positive_int, default=10, help="epochs over the training patches")
+    q.add_argument(
+        "--patch-count", type=positive_int, default=300_000, help="random training patches per model"
+    )
+    q.add_argument(
+        "--patch-whiten",
+        type=positive_int,
+        default=500,
+        help="PCA-whitening components of the pooled features",
     )
 
 
@@ -272,6 +324,65 @@ def _rbm_feature_maker(config, args, seed_stream, *, pixels, device, progress, d
     return make, infos, train
 
 
+def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
+    """make(fold, train_rows, rows) -> pooled patch-RBM features of ``rows``, one patch RBM per fold."""
+    from facerbm.patches import PatchConfig, PatchRBM
+    from facerbm.rng import split_seed
+
+    try:
+        cfg = PatchConfig(
+            size=args.patch_size,
+            n_hidden=args.patch_hidden,
+            stride=args.patch_stride,
+            grid=tuple(args.patch_grid),
+            n_patches=args.patch_count,
+            epochs=args.patch_epochs,
+        )
+        cfg.map_shape(tuple(image_shape))
+    except ValueError as e:
+        raise UserError(f"patch features: {e}") from None
+    infos = []
+
+    def make(k: int, train_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        images = pixels.reshape(len(pixels), *image_shape)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            n_batches = -(-cfg.n_patches // 100)
+            bar = tqdm(
+                total=cfg.epochs * n_batches,
+                unit="batch",
+                desc=f"verify: patch RBM fold {k + 1}",
+                dynamic_ncols=True,
+                leave=False,
+            )
+        try:
+            patch = PatchRBM(cfg, seed=split_seed(args.seed, 50 + k), device=device).fit(
+                images[train_rows], bar
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        infos.append(
+            {"n_images": int(train_rows.size), "recon_mse": patch.history[-1].get("recon_mse_train")}
+        )
+        return patch.features(images[rows]).astype(np.float64)
+
+    return make, infos, cfg
+
+
+def _patch_note(cfg, infos: list, what: str) -> str:
+    n = sorted({i["n_images"] for i in infos})
+    sizes = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    return (
+        f"Patch-RBM features: {what}, from {cfg.n_patches} random {cfg.size}x{cfg.size} patches of {sizes} "
+        f"images each (contrast-normalised, ZCA-whitened), {cfg.n_hidden} {cfg.hidden} units, {cfg.epochs} "
+        f"epochs; E[h | patch] every {cfg.stride} pixels, averaged over {cfg.grid[0]}x{cfg.grid[1]} cells, "
+        "square-rooted."
+    )
+
+
 def _training_note(config: dict, train, infos: list, what: str) -> str:
     rbm = config["rbm"]
     n = sorted({i["n_images"] for i in infos})
@@ -341,37 +452,72 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
     folds = [k - 1 for k in args.folds] if args.folds else list(range(pairs.n_folds))
     if max(folds) >= pairs.n_folds:
         raise UserError(f"--folds: {pairs_path} has {pairs.n_folds} folds, got fold {max(folds) + 1}")
+    if args.lda > args.whiten:
+        log.info(
+            "--lda %d is more than --whiten %d: eigenfaces and RBM rows keep %d",
+            args.lda,
+            args.whiten,
+            args.whiten,
+        )
     pixels = faces.flat(np.float32)
     people = [f.split("/", 1)[0] for f in faces.files]
     # Rows N..2N-1: the same images mirrored left-right (the crop is centred on the face), for the
     # mirror-averaged similarities; models train on rows < N only.
     N = len(pixels)
     pixels = np.concatenate([pixels, faces.flat(np.float32, mirror=True)])
-    make_rbm, infos, train = _rbm_feature_maker(
-        config, args, 10, pixels=pixels, device=device, progress=progress, desc="verify: training fold"
-    )
-    rbm = config["rbm"]
-    nonneg = rbm["hidden"] == "nrelu"  # NReLU activities are >= 0: a square root evens their spread
-    label = f"RBM features ({rbm['n_hidden']} {rbm['hidden']})"
-    w = args.whiten
-    methods = {
-        "pixels": (
+    w, lda = args.whiten, args.lda
+    methods = {}
+    notes = {}
+    if "pixels" in args.verify_features:
+        methods["pixels"] = (
             lambda k, train_rows, rows: pixels[rows],
             {
                 "raw pixels": Similarity(),
                 f"eigenfaces ({w})": Similarity(whiten=w),
                 f"eigenfaces ({w}), mirror-averaged": Similarity(whiten=w, mirror=True),
+                f"eigenfaces ({w}), mirror-averaged, LDA": Similarity(whiten=w, mirror=True, lda=lda),
             },
-        ),
-        "rbm": (
+        )
+    if "rbm" in args.verify_features:
+        make_rbm, infos, train = _rbm_feature_maker(
+            config, args, 10, pixels=pixels, device=device, progress=progress, desc="verify: training fold"
+        )
+        rbm = config["rbm"]
+        nonneg = rbm["hidden"] == "nrelu"  # NReLU activities are >= 0: a square root evens their spread
+        label = f"RBM features ({rbm['n_hidden']} {rbm['hidden']})"
+        methods["rbm"] = (
             lambda k, train_rows, rows: make_rbm(train_rows, rows, stream=k + 1),
             {
                 label: Similarity(sqrt=nonneg),
                 f"{label}, whitened": Similarity(sqrt=nonneg, whiten=w),
                 f"{label}, whitened, mirror-averaged": Similarity(sqrt=nonneg, whiten=w, mirror=True),
+                f"{label}, whitened, mirror-averaged, LDA": Similarity(
+                    sqrt=nonneg, whiten=w, mirror=True, lda=lda
+                ),
             },
-        ),
-    }
+        )
+    if "patch" in args.verify_features:
+        if faces.images.ndim != 3:
+            raise UserError(
+                f"patch features need gray images, the run's LFW images are {list(faces.image_shape)}: "
+                "leave patch out of --verify-features, or train the run with gray images"
+            )
+        make_patch, patch_infos, pcfg = _patch_feature_maker(
+            args, pixels=pixels, image_shape=faces.image_shape, device=device, progress=progress
+        )
+        cells = f"{pcfg.grid[0]}x{pcfg.grid[1]} cells"
+        label = f"patch-RBM features ({pcfg.size}x{pcfg.size}, {pcfg.n_hidden} {pcfg.hidden}, {cells})"
+        pw = args.patch_whiten
+        nonneg = pcfg.hidden == "nrelu"
+        methods["patch"] = (
+            make_patch,
+            {
+                f"{label}, whitened ({pw}), mirror-averaged": Similarity(sqrt=nonneg, whiten=pw, mirror=True),
+                f"{label}, whitened ({pw}), mirror-averaged, LDA": Similarity(
+                    sqrt=nonneg, whiten=pw, mirror=True, lda=lda
+                ),
+            },
+        )
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -391,19 +537,28 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
     finally:
         if bar is not None:
             bar.close()
+    fold_training = (
+        "one model per test fold, trained on the LFW images of the people who appear in none of that "
+        "fold's pairs (matched or mismatched)"
+    )
+    if "rbm" in methods:
+        notes["rbm_training"] = _training_note(config, train, infos, fold_training)
+    if "patch" in methods:
+        notes["patch_training"] = _patch_note(pcfg, patch_infos, fold_training)
+    if any(sim.lda for _, v in methods.values() for sim in v.values()):
+        notes["lda_note"] = (
+            "Rows marked LDA use the identities (names) of the training folds' images to learn a linear "
+            "discriminant projection, as LFW's unrestricted protocol allows; all other rows use no identity "
+            "labels (the image-restricted setting). No image or name of a test fold's people is used."
+        )
     return {
         "pairs_file": str(pairs_path),
         "folds": [k + 1 for k in folds],
         "n_folds": len(folds),
         "n_folds_total": pairs.n_folds,
         "pairs_per_fold": int(np.sum(pairs.fold == 0)),
-        "rbm_training": _training_note(
-            config,
-            train,
-            infos,
-            "one model per test fold, trained on the LFW images of the people who appear in none of that "
-            "fold's pairs (matched or mismatched)",
-        ),
+        "features": list(args.verify_features),
+        **notes,
         "results": results,
     }
 
@@ -466,6 +621,15 @@ def evaluate_run(args: argparse.Namespace) -> dict:
                 "epochs",
                 "max_train_faces",
                 "whiten",
+                "lda",
+                "verify_features",
+                "patch_size",
+                "patch_hidden",
+                "patch_stride",
+                "patch_grid",
+                "patch_epochs",
+                "patch_count",
+                "patch_whiten",
                 "min_faces",
                 "device",
             )

@@ -154,7 +154,7 @@ def _verify(r: dict) -> list[str]:
         f"{d['n_folds']} of {d['n_folds_total']} folds of {d['pairs_per_fold']} pairs "
         f"({'folds ' + ', '.join(map(str, d['folds'])) if d['n_folds'] < d['n_folds_total'] else 'all'}); "
         "threshold chosen on the other folds' pairs; accuracy is the mean ± standard error over the test "
-        f"folds. {d['rbm_training']}",
+        "folds." + "".join(f" {d[k]}" for k in ("rbm_training", "patch_training", "lda_note") if d.get(k)),
         "",
     ]
     if any(res.get("mirror") for res in d["results"].values()):

@@ -6,9 +6,11 @@ test fold is reported as the mean and standard error (std / √10) over the fold
 
 Similarity: features -> optional element-wise square root (for non-negative features such as NReLU
 activities) -> centring and scaling (a z-score, or PCA whitening with k components) learned on the
-images of the training folds only -> L2 normalisation -> optionally the mean of an image's and its
-mirror image's unit vectors, renormalised (faces are nearly symmetric, so this averages away some
-pose and lighting) -> cosine of the two images of a pair.
+images of the training folds only -> optionally a linear discriminant projection learned from the
+identities of those images (LFW's "unrestricted" setting: the names of the training folds' people
+may be used, never anything of the test fold) -> L2 normalisation -> optionally the mean of an
+image's and its mirror image's unit vectors, renormalised (faces are nearly symmetric, so this
+averages away some pose and lighting) -> cosine of the two images of a pair.
 Arrays: features are (N, D) over images, pairs index rows of them.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -37,23 +39,30 @@ class Similarity:
             None to z-score each feature with the training folds' mean and standard deviation.
         mirror: average each image's unit vector with that of its left-right mirror image (the
             centring and scaling are then fitted on both orientations of the training images).
+        lda: after the whitening, project onto this many linear discriminants learned from the
+            identities of the training folds' images (`discriminant_projection`), or None. This
+            uses identity labels: LFW's unrestricted protocol, not the image-restricted one.
     """
 
     sqrt: bool = False
     whiten: int | None = None
     mirror: bool = False
+    lda: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("sqrt", "mirror"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        w = self.whiten
-        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
-            raise ValueError(f"whiten must be None or a positive number of components, got {w!r}")
+        for name in ("whiten", "lda"):
+            w = getattr(self, name)
+            if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+                raise ValueError(f"{name} must be None or a positive number of components, got {w!r}")
 
     def describe(self) -> str:
         parts = ["sqrt"] if self.sqrt else []
         parts.append(f"PCA-whitened ({self.whiten})" if self.whiten else "z-scored")
+        if self.lda:
+            parts.append(f"LDA ({self.lda}, identities of the training folds)")
         if self.mirror:
             parts.append("mirror-averaged")
         return ", ".join(parts) + ", cosine"
@@ -96,14 +105,21 @@ def similarity_transform(
     *,
     seed: int = 0,
     mirrored: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features (N, D) -> unit-length rows (N, D') per ``similarity``, learned on ``fit_rows`` only.
 
     ``mirrored`` (N, D) holds the features of the same images mirrored left-right; a similarity with
-    ``mirror=True`` needs it, and is fitted on both orientations of ``fit_rows``.
+    ``mirror=True`` needs it, and is fitted on both orientations of ``fit_rows``. ``labels`` (N,)
+    are the identities a similarity with ``lda`` learns from (only those of ``fit_rows`` are read).
     """
     from sklearn.decomposition import PCA
 
+    if similarity.lda and (labels is None or len(labels) != len(features)):
+        raise ValueError(
+            f"a similarity with lda={similarity.lda} needs labels, one identity per image "
+            f"({len(features)}), got {None if labels is None else len(labels)}"
+        )
     if similarity.mirror:
         if mirrored is None or np.shape(mirrored) != np.shape(features):
             raise ValueError(
@@ -112,8 +128,10 @@ def similarity_transform(
             )
         n = len(features)
         both = np.concatenate([np.asarray(features), np.asarray(mirrored)])
-        plain = Similarity(sqrt=similarity.sqrt, whiten=similarity.whiten)
-        U = similarity_transform(both, np.concatenate([fit_rows, np.asarray(fit_rows) + n]), plain, seed=seed)
+        plain = replace(similarity, mirror=False)
+        fit2 = np.concatenate([fit_rows, np.asarray(fit_rows) + n])
+        labels2 = None if labels is None else np.concatenate([labels, labels])
+        U = similarity_transform(both, fit2, plain, seed=seed, labels=labels2)
         return _unit_rows(U[:n] + U[n:])
     F = np.asarray(features, dtype=np.float64)
     if similarity.sqrt:
@@ -126,7 +144,52 @@ def similarity_transform(
     else:
         mean, std = fit.mean(axis=0), fit.std(axis=0)
         F = (F - mean) / np.where(std > 1e-12, std, 1.0)  # constant features stay 0
+    if similarity.lda:
+        F = F @ discriminant_projection(F[fit_rows], np.asarray(labels)[fit_rows], similarity.lda)
     return _unit_rows(F)
+
+
+def discriminant_projection(X: np.ndarray, labels: np.ndarray, k: int, shrinkage: float = 1e-3) -> np.ndarray:
+    """Fisher's linear discriminants, scaled so the within-class covariance is the identity.
+
+    The within-class covariance S_w is estimated from the classes with at least two rows (a
+    person seen once says nothing about how one face varies) and shrunk towards its mean
+    eigenvalue by ``shrinkage``; the returned columns are the top-k eigenvectors of S_b in the
+    S_w-whitened space, so a cosine after the projection weighs directions by how much more they
+    vary between people than within one person.
+
+    Args:
+        X: (n, D) features of the training images.
+        labels: (n,) identities.
+        k: discriminants to keep (at most D).
+
+    Returns:
+        (D, k) projection matrix.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    classes, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    counts = np.bincount(inverse)
+    keep = counts[inverse] >= 2
+    if np.count_nonzero(counts >= 2) < 2:
+        raise ValueError(
+            f"LDA needs at least 2 identities with 2 or more images among the {len(X)} training images, "
+            f"got {np.count_nonzero(counts >= 2)}"
+        )
+    X, inverse = X[keep], inverse[keep]
+    counts = np.bincount(inverse, minlength=len(classes))
+    present = counts > 0
+    means = np.zeros((len(classes), X.shape[1]))
+    np.add.at(means, inverse, X)
+    means[present] /= counts[present, None]
+    within = X - means[inverse]
+    Sw = within.T @ within / len(X)
+    Sw += shrinkage * np.trace(Sw) / len(Sw) * np.eye(len(Sw))
+    eig, U = np.linalg.eigh(Sw)
+    T = U / np.sqrt(eig)  # Tᵀ S_w T = I
+    between = (means[present] - X.mean(0)) @ T
+    _, V = np.linalg.eigh(between.T @ between)
+    k = min(int(k), V.shape[1])
+    return T @ V[:, ::-1][:, :k]
 
 
 def _unit_rows(F: np.ndarray) -> np.ndarray:
@@ -254,6 +317,7 @@ def evaluate_view2(
     local = PairIndex(
         np.searchsorted(rows, index.first), np.searchsorted(rows, index.second), index.matched, index.fold
     )
+    labels = np.asarray(people)[rows]
     per_fold: dict[str, list[dict]] = {}
     info: dict[str, dict] = {}
     for k in folds:
@@ -267,7 +331,9 @@ def evaluate_view2(
                 both = make(k, train_rows, np.concatenate([rows, rows + mirror_offset]))
                 features, mirrored = both[: rows.size], both[rows.size :]
             for variant, sim in variants.items():
-                unit = similarity_transform(features, fit_rows, sim, seed=seed, mirrored=mirrored)
+                unit = similarity_transform(
+                    features, fit_rows, sim, seed=seed, mirrored=mirrored, labels=labels
+                )
                 m = fold_metrics(cosine_scores(unit, local), local, k)
                 m["n_train_images"] = int(train_rows.size)
                 per_fold.setdefault(variant, []).append(m)
