@@ -174,6 +174,7 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
     assert "people who appear in none of that fold's pairs" in ver["rbm_training"]
     assert "3000 random 4x4 patches of 35 images each" in ver["patch_training"]
     assert "unrestricted protocol" in ver["lda_note"]
+    assert Image.open(run / "patch_filters.png").size[0] > 100  # the first fold's patch filters
     md = (run / "evaluation.md").read_text()
     assert "## Face identification" in md and "## Face verification (LFW View 2)" in md
     assert "Mirror-averaged: each image's unit feature vector" in md

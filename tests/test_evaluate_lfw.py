@@ -83,3 +83,40 @@ def test_raw_pixel_and_eigenface_view2_verification_reproduce(lfw):
     assert res["eigenfaces"]["accuracy"] > res["raw"]["accuracy"]
     assert abs(res["mirrored"]["accuracy"] - 0.717) < 0.025, res["mirrored"]["accuracy"]
     assert res["mirrored"]["accuracy"] > res["eigenfaces"]["accuracy"]
+
+
+def test_patch_rbm_features_with_lda_beat_eigenfaces_on_a_view2_fold(lfw):
+    """A small patch RBM (fewer units, patches and epochs than the CLI's defaults), trained on the
+    images of the people absent from fold 1, scored on fold 1 only (600 pairs: a binomial sd of 1.8
+    points). Measured here: patch + LDA 76.2%, eigenfaces + LDA 76.7%, eigenfaces 72.0%."""
+    from facerbm.datasets import read_pairs
+    from facerbm.evaluate import Similarity, evaluate_view2
+    from facerbm.patches import PatchConfig, PatchRBM
+
+    pairs = read_pairs(PAIRS)
+    index = pairs.index(lfw.files)
+    images = np.concatenate([lfw.images, lfw.images[:, :, ::-1]]).astype(np.float32)
+    N = len(lfw)
+    people = [f.split("/", 1)[0] for f in lfw.files]
+    cfg = PatchConfig(size=12, n_hidden=128, stride=3, grid=(6, 5), n_patches=100_000, epochs=3)
+
+    def patch_features(k, train_rows, rows):
+        return PatchRBM(cfg, seed=k).fit(images[train_rows]).features(images[rows])
+
+    methods = {
+        "pixels": (
+            lambda k, train_rows, rows: images[rows].reshape(len(rows), -1),
+            {
+                "eigenfaces": Similarity(whiten=150, mirror=True),
+                "eigenfaces LDA": Similarity(whiten=150, mirror=True, lda=150),
+            },
+        ),
+        "patch": (patch_features, {"patch": Similarity(sqrt=True, whiten=300, mirror=True, lda=200)}),
+    }
+    res = evaluate_view2(people, pairs, index, methods, folds=[0], mirror_offset=N)
+    eig, eig_lda, patch = (res[k]["accuracy"] for k in ("eigenfaces", "eigenfaces LDA", "patch"))
+    assert patch > 0.74, patch
+    assert patch > eig + 0.02, (patch, eig)
+    # The full-size model beats eigenfaces + LDA over all 10 folds (README); this small one on one
+    # fold must at least come close.
+    assert patch > eig_lda - 0.03, (patch, eig_lda)

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from facerbm import units
 from facerbm.patches import PatchConfig, PatchRBM, contrast_normalize, sample_patches
 
 
@@ -114,3 +115,18 @@ def test_bad_settings_and_inputs_are_refused_with_the_value():
         PatchRBM(PatchConfig(size=4, grid=(2, 2))).fit(bad)
     with pytest.raises(RuntimeError, match="not fitted yet"):
         PatchRBM().features(stripes(1))
+
+
+def test_filters_are_the_folded_kernels_of_the_feature_map(fitted):
+    f = fitted.filters()
+    assert f.shape == (12, 5, 5)
+    # A unit's pre-activation on a patch is its filter · the contrast-normalised patch + a constant.
+    patch = torch.from_numpy(stripes(1, seed=5)[0, :5, :5]).reshape(1, 25)
+    x = contrast_normalize(patch / 255, 0.05)
+    h = fitted.hidden_of_patches(patch)
+    zero = fitted.hidden_of_patches(torch.full((1, 25), 100.0))  # a flat patch normalises to 0
+    pre0 = fitted._c0  # the constant: the pre-activation of a normalised patch of zeros
+    torch.testing.assert_close(zero[0], units.hidden_mean(pre0, "nrelu"))
+    torch.testing.assert_close(
+        h[0], units.hidden_mean(pre0 + x[0] @ torch.from_numpy(f).reshape(12, 25).T, "nrelu")
+    )

@@ -178,6 +178,12 @@ class PatchRBM:
         self._kernels = A.T.reshape(m.config.n_hidden, 1, self.config.size, self.config.size).contiguous()
         self._kernel_sums = A.sum(0)
 
+    def filters(self) -> np.ndarray:
+        """The folded filters as patches, (H, p, p): what each unit correlates a contrast-normalised
+        patch with (the ZCA and the RBM weights in one), for `facerbm.viz.filter_mosaic`."""
+        self._check_fitted()
+        return self._kernels[:, 0].cpu().numpy()
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "model"):
             raise RuntimeError("this PatchRBM is not fitted yet: call fit(images) first")

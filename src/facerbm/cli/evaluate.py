@@ -40,6 +40,7 @@ MAX_FREE_ENERGY_IMAGES = 5000
 EXACT_LOG_Z_MAX_HIDDEN = 20
 RESULT_JSON = "evaluation.json"
 RESULT_MD = "evaluation.md"
+PATCH_FILTERS_PNG = "patch_filters.png"
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +368,10 @@ def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
         infos.append(
             {"n_images": int(train_rows.size), "recon_mse": patch.history[-1].get("recon_mse_train")}
         )
+        if len(infos) == 1:  # the first fold's filters, to look at
+            from facerbm.viz import filter_mosaic, save_png
+
+            save_png(filter_mosaic(patch.filters(), max_filters=128), Path(args.run) / PATCH_FILTERS_PNG)
         return patch.features(images[rows]).astype(np.float64)
 
     return make, infos, cfg
