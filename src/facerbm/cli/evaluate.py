@@ -457,20 +457,15 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
     folds = [k - 1 for k in args.folds] if args.folds else list(range(pairs.n_folds))
     if max(folds) >= pairs.n_folds:
         raise UserError(f"--folds: {pairs_path} has {pairs.n_folds} folds, got fold {max(folds) + 1}")
-    if args.lda > args.whiten:
-        log.info(
-            "--lda %d is more than --whiten %d: eigenfaces and RBM rows keep %d",
-            args.lda,
-            args.whiten,
-            args.whiten,
-        )
     pixels = faces.flat(np.float32)
     people = [f.split("/", 1)[0] for f in faces.files]
     # Rows N..2N-1: the same images mirrored left-right (the crop is centred on the face), for the
     # mirror-averaged similarities; models train on rows < N only.
     N = len(pixels)
     pixels = np.concatenate([pixels, faces.flat(np.float32, mirror=True)])
-    w, lda = args.whiten, args.lda
+    # A projection cannot keep more discriminants than the whitening left dimensions.
+    w, pw = args.whiten, args.patch_whiten
+    lda = min(args.lda, w)
     methods = {}
     notes = {}
     if "pixels" in args.verify_features:
@@ -512,14 +507,13 @@ def _verify_task(args, config, faces, lfw: str, device: str, progress: bool) -> 
         )
         cells = f"{pcfg.grid[0]}x{pcfg.grid[1]} cells"
         label = f"patch-RBM features ({pcfg.size}x{pcfg.size}, {pcfg.n_hidden} {pcfg.hidden}, {cells})"
-        pw = args.patch_whiten
         nonneg = pcfg.hidden == "nrelu"
         methods["patch"] = (
             make_patch,
             {
                 f"{label}, whitened ({pw}), mirror-averaged": Similarity(sqrt=nonneg, whiten=pw, mirror=True),
                 f"{label}, whitened ({pw}), mirror-averaged, LDA": Similarity(
-                    sqrt=nonneg, whiten=pw, mirror=True, lda=lda
+                    sqrt=nonneg, whiten=pw, mirror=True, lda=min(args.lda, pw)
                 ),
             },
         )
