@@ -117,16 +117,14 @@ def test_bad_settings_and_inputs_are_refused_with_the_value():
         PatchRBM().features(stripes(1))
 
 
-def test_filters_are_the_folded_kernels_of_the_feature_map(fitted):
+def test_filters_are_the_weights_and_the_map_uses_them_after_whitening(fitted):
     f = fitted.filters()
     assert f.shape == (12, 5, 5)
-    # A unit's pre-activation on a patch is its filter · the contrast-normalised patch + a constant.
+    np.testing.assert_array_equal(f.reshape(12, 25), fitted.model.W.detach().T.numpy())
+    # A unit's pre-activation: c + (whitened, contrast-normalised patch) · its filter.
     patch = torch.from_numpy(stripes(1, seed=5)[0, :5, :5]).reshape(1, 25)
-    x = contrast_normalize(patch / 255, 0.05)
-    h = fitted.hidden_of_patches(patch)
-    zero = fitted.hidden_of_patches(torch.full((1, 25), 100.0))  # a flat patch normalises to 0
-    pre0 = fitted._c0  # the constant: the pre-activation of a normalised patch of zeros
-    torch.testing.assert_close(zero[0], units.hidden_mean(pre0, "nrelu"))
-    torch.testing.assert_close(
-        h[0], units.hidden_mean(pre0 + x[0] @ torch.from_numpy(f).reshape(12, 25).T, "nrelu")
-    )
+    white = (contrast_normalize(patch / 255, 0.05) - fitted.mean) @ fitted.zca / fitted.scale
+    pre = fitted.model.c + white @ torch.from_numpy(f).reshape(12, 25).T
+    torch.testing.assert_close(fitted.hidden_of_patches(patch)[0], units.hidden_mean(pre[0], "nrelu"))
+    maps = fitted.feature_maps(torch.from_numpy(stripes(1, seed=5)))
+    torch.testing.assert_close(maps[0, :, 0, 0], units.hidden_mean(pre[0], "nrelu"), rtol=1e-4, atol=1e-4)

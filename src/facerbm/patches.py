@@ -44,6 +44,7 @@ class PatchConfig:
         grid: (rows, cols) of the pooling cells over the feature map.
         n_patches: random patches the RBM trains on.
         epochs: passes over those patches.
+        lr: CD learning rate (batches of 100, momentum and weight decay as `TrainConfig`'s).
         zca_epsilon: ZCA regulariser ε, as a fraction of the mean eigenvalue (small ε whitens
             noise up; 0.1 keeps edges and damps the pixel noise).
         contrast_floor: added to each patch's std before dividing, in units of pixel_max (stops
@@ -58,6 +59,7 @@ class PatchConfig:
     grid: tuple[int, int] = (6, 5)
     n_patches: int = 300_000
     epochs: int = 10
+    lr: float = 1e-2
     zca_epsilon: float = 0.1
     contrast_floor: float = 0.05
     pixel_max: float = 255.0
@@ -75,7 +77,7 @@ class PatchConfig:
         if len(g) != 2 or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in g):
             raise ValueError(f"grid must be two positive integers (rows, cols), got {self.grid!r}")
         object.__setattr__(self, "grid", g)
-        for name in ("zca_epsilon", "contrast_floor", "pixel_max"):
+        for name in ("lr", "zca_epsilon", "contrast_floor", "pixel_max"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
@@ -162,7 +164,7 @@ class PatchRBM:
             RBMConfig(n_visible=cfg.size**2, n_hidden=cfg.n_hidden, hidden=cfg.hidden), device=dev
         )
         self.model.reset_parameters(gen, std=0.01, visible_mean=white.mean(0))
-        trainer = Trainer(self.model, TrainConfig(epochs=cfg.epochs, batch_size=100, lr=1e-3), gen)
+        trainer = Trainer(self.model, TrainConfig(epochs=cfg.epochs, batch_size=100, lr=cfg.lr), gen)
         for _ in range(cfg.epochs):
             m = trainer.fit_epoch(white, white[:2000], None, progress=progress)
             logger.info("patch RBM epoch %d: reconstruction MSE %.4f", trainer.epoch, m["recon_mse_train"])
@@ -179,10 +181,11 @@ class PatchRBM:
         self._kernel_sums = A.sum(0)
 
     def filters(self) -> np.ndarray:
-        """The folded filters as patches, (H, p, p): what each unit correlates a contrast-normalised
-        patch with (the ZCA and the RBM weights in one), for `facerbm.viz.filter_mosaic`."""
+        """The RBM's weights as patches in the whitened space, (H, p, p), for
+        `facerbm.viz.filter_mosaic`: a trained model shows localised oriented edges; noise here means
+        too few updates or too low a learning rate."""
         self._check_fitted()
-        return self._kernels[:, 0].cpu().numpy()
+        return self.model.W.detach().T.reshape(-1, self.config.size, self.config.size).cpu().numpy()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model"):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facerbm.cli.common import UserError, add_device, positive_int
+from facerbm.cli.common import UserError, add_device, positive_float, positive_int
 
 HELP = "measure a trained model: reconstruction, likelihood, LFW identification and verification"
 TASKS = ("recon", "ais", "identify", "verify")
@@ -166,6 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--patch-stride", type=positive_int, default=2, help="pixels between read-out positions")
     q.add_argument("--patch-grid", type=grid_arg, default=(6, 5), help="pooling cells, ROWSxCOLS")
     q.add_argument("--patch-epochs", type=positive_int, default=10, help="epochs over the training patches")
+    q.add_argument("--patch-lr", type=positive_float, default=1e-2, help="CD learning rate of the patch RBM")
     q.add_argument(
         "--patch-count", type=positive_int, default=300_000, help="random training patches per model"
     )
@@ -338,6 +339,7 @@ def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
             grid=tuple(args.patch_grid),
             n_patches=args.patch_count,
             epochs=args.patch_epochs,
+            lr=args.patch_lr,
         )
         cfg.map_shape(tuple(image_shape))
     except ValueError as e:
@@ -383,8 +385,8 @@ def _patch_note(cfg, infos: list, what: str) -> str:
     return (
         f"Patch-RBM features: {what}, from {cfg.n_patches} random {cfg.size}x{cfg.size} patches of {sizes} "
         f"images each (contrast-normalised, ZCA-whitened), {cfg.n_hidden} {cfg.hidden} units, {cfg.epochs} "
-        f"epochs; E[h | patch] every {cfg.stride} pixels, averaged over {cfg.grid[0]}x{cfg.grid[1]} cells, "
-        "square-rooted."
+        f"epochs at lr {cfg.lr:g}; E[h | patch] every {cfg.stride} pixels, averaged over "
+        f"{cfg.grid[0]}x{cfg.grid[1]} cells, square-rooted."
     )
 
 
@@ -627,6 +629,7 @@ def evaluate_run(args: argparse.Namespace) -> dict:
                 "patch_stride",
                 "patch_grid",
                 "patch_epochs",
+                "patch_lr",
                 "patch_count",
                 "patch_whiten",
                 "min_faces",
