@@ -164,7 +164,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--patch-size", type=positive_int, default=12, help="patch side in pixels")
     q.add_argument("--patch-hidden", type=positive_int, default=256, help="hidden units of the patch RBM")
     q.add_argument("--patch-stride", type=positive_int, default=2, help="pixels between read-out positions")
-    q.add_argument("--patch-grid", type=grid_arg, default=(6, 5), help="pooling cells, ROWSxCOLS")
+    q.add_argument("--patch-grid", type=grid_arg, default="6x5", help="pooling cells, ROWSxCOLS")
     q.add_argument("--patch-epochs", type=positive_int, default=10, help="epochs over the training patches")
     q.add_argument("--patch-lr", type=positive_float, default=1e-2, help="CD learning rate of the patch RBM")
     q.add_argument(
