@@ -140,6 +140,7 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
     argv = ["evaluate", str(run), "--tasks", "identify,verify", "--min-faces", "12", "--whiten", "4"]
     argv += ["--lda", "3", "--patch-size", "4", "--patch-hidden", "6", "--patch-grid", "2x2"]
     argv += ["--patch-count", "3000", "--patch-epochs", "2", "--patch-whiten", "5"]
+    argv += ["--patch-stride", "3", "--patch-lr", "0.02"]
     assert main([*argv, "--epochs", "2", "--quiet"]) == 0  # pairs.txt found in lfw-meta/ beside the images
     res = json.loads((run / "evaluation.json").read_text())
     ident = res["identification"]
@@ -173,6 +174,7 @@ def test_identify_and_verify_on_a_synthetic_lfw(fake_lfw, tmp_path, monkeypatch,
         assert r["folds"][0]["n_train_images"] == sum(PEOPLE.values()) - 12 - 3 * 3
     assert "people who appear in none of that fold's pairs" in ver["rbm_training"]
     assert "3000 random 4x4 patches of 35 images each" in ver["patch_training"]
+    assert "2 epochs at lr 0.02; E[h | patch] every 3 pixels" in ver["patch_training"]
     assert "unrestricted protocol" in ver["lda_note"]
     assert Image.open(run / "patch_filters.png").size[0] > 100  # the first fold's patch filters
     md = (run / "evaluation.md").read_text()

@@ -18,7 +18,7 @@ patch is ever copied out of the image (`PatchRBM.feature_maps`).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from facerbm.rng import make_generator, split_seed
 from facerbm.train import TrainConfig, Trainer
 
 logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+"""Patches per CD mini-batch."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class PatchConfig:
         grid: (rows, cols) of the pooling cells over the feature map.
         n_patches: random patches the RBM trains on.
         epochs: passes over those patches.
-        lr: CD learning rate (batches of 100, momentum and weight decay as `TrainConfig`'s).
+        lr: CD learning rate (batches of `BATCH_SIZE`, momentum and weight decay as `TrainConfig`'s).
         zca_epsilon: ZCA regulariser ε, as a fraction of the mean eigenvalue (small ε whitens
             noise up; 0.1 keeps edges and damps the pixel noise).
         contrast_floor: added to each patch's std before dividing, in units of pixel_max (stops
@@ -94,13 +97,6 @@ class PatchConfig:
                 f"size={self.size} and stride={self.stride}; use a coarser grid or a smaller stride"
             )
         return hp, wp
-
-    @property
-    def n_features(self) -> int:
-        return self.n_hidden * self.grid[0] * self.grid[1]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _as_images(images, name: str = "images") -> torch.Tensor:
@@ -164,7 +160,7 @@ class PatchRBM:
             RBMConfig(n_visible=cfg.size**2, n_hidden=cfg.n_hidden, hidden=cfg.hidden), device=dev
         )
         self.model.reset_parameters(gen, std=0.01, visible_mean=white.mean(0))
-        trainer = Trainer(self.model, TrainConfig(epochs=cfg.epochs, batch_size=100, lr=cfg.lr), gen)
+        trainer = Trainer(self.model, TrainConfig(epochs=cfg.epochs, batch_size=BATCH_SIZE, lr=cfg.lr), gen)
         for _ in range(cfg.epochs):
             m = trainer.fit_epoch(white, white[:2000], None, progress=progress)
             logger.info("patch RBM epoch %d: reconstruction MSE %.4f", trainer.epoch, m["recon_mse_train"])
@@ -204,9 +200,14 @@ class PatchRBM:
     def feature_maps(self, images) -> torch.Tensor:
         """E[h | patch] at every position: (N, h, w) pixel units -> (N, H, h', w') float32."""
         self._check_fitted()
+        x = _as_images(images)
+        self.config.map_shape(tuple(x.shape[1:]))
+        return self._maps(x)
+
+    def _maps(self, images: torch.Tensor) -> torch.Tensor:
+        """`feature_maps` of already checked (N, h, w) float images."""
         cfg = self.config
-        x = _as_images(images).to(self.model.W.device)[:, None] / cfg.pixel_max
-        cfg.map_shape(tuple(x.shape[2:]))
+        x = images.to(self.model.W.device)[:, None] / cfg.pixel_max
         p, s = cfg.size, cfg.stride
         mean = F.avg_pool2d(x, p, stride=s)
         var = (F.avg_pool2d(x * x, p, stride=s) - mean * mean).clamp_min_(0) * (p * p / (p * p - 1))
@@ -222,9 +223,11 @@ class PatchRBM:
         Cells are the adaptive-average-pooling bins of the (h', w') map; the order is unit-major
         (unit 0's cells first), as ``feature_maps(...).flatten(1)`` after pooling.
         """
+        self._check_fitted()
         x = _as_images(images)
+        self.config.map_shape(tuple(x.shape[1:]))
         out = [
-            F.adaptive_avg_pool2d(self.feature_maps(x[i : i + batch_size]), self.config.grid).flatten(1).cpu()
+            F.adaptive_avg_pool2d(self._maps(x[i : i + batch_size]), self.config.grid).flatten(1).cpu()
             for i in range(0, len(x), batch_size)
         ]
         return torch.cat(out).numpy()

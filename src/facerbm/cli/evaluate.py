@@ -328,7 +328,7 @@ def _rbm_feature_maker(config, args, seed_stream, *, pixels, device, progress, d
 
 def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
     """make(fold, train_rows, rows) -> pooled patch-RBM features of ``rows``, one patch RBM per fold."""
-    from facerbm.patches import PatchConfig, PatchRBM
+    from facerbm.patches import BATCH_SIZE, PatchConfig, PatchRBM
     from facerbm.rng import split_seed
 
     try:
@@ -352,7 +352,7 @@ def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
         if progress:
             from tqdm.auto import tqdm
 
-            n_batches = -(-cfg.n_patches // 100)
+            n_batches = -(-cfg.n_patches // BATCH_SIZE)
             bar = tqdm(
                 total=cfg.epochs * n_batches,
                 unit="batch",
@@ -374,7 +374,7 @@ def _patch_feature_maker(args, *, pixels, image_shape, device, progress):
             from facerbm.viz import filter_mosaic, save_png
 
             save_png(filter_mosaic(patch.filters(), max_filters=128), Path(args.run) / PATCH_FILTERS_PNG)
-        return patch.features(images[rows]).astype(np.float64)
+        return patch.features(images[rows])
 
     return make, infos, cfg
 
